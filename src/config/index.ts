@@ -1,0 +1,7 @@
+/** Config: TOML loading, the zod schema with defaults and docs, duration/size parsing (DESIGN.md §6). */
+export { parseDuration, formatDuration, DurationSyntaxError } from './duration.js';
+export { parseSize, formatSize, SizeSyntaxError } from './size.js';
+export { parseHostPort, isHostname, HostPortSyntaxError, dnsServerProblem } from './host-port.js';
+export { configSchema, LOG_LEVELS, type Config, type ConfigInput, type LogLevel } from './schema.js';
+export { parseConfigText, configFromObject, locateConfigFile, loadConfig, type LoadOptions } from './load.js';
+export { renderDefaultConfig } from './defaults.js';

@@ -1,0 +1,112 @@
+/**
+ * Versioned schema migrations for the SQLite store. Each entry runs once, in order, inside
+ * a transaction; `PRAGMA user_version` records how far a database has come.
+ * Never edit a released migration: append a new one.
+ */
+export const migrations: string[] = [
+  // 1: accounts, mailboxes, the queue.
+  `
+  CREATE TABLE domains (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,          -- IDNA A-label, lowercase
+    catch_all   TEXT,                          -- local part receiving unknown addresses
+    created_at  INTEGER NOT NULL
+  );
+
+  CREATE TABLE accounts (
+    id             INTEGER PRIMARY KEY,
+    domain_id      INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    local_part     TEXT NOT NULL,              -- as created (case preserved)
+    local_key      TEXT NOT NULL,              -- lowercase, for lookup
+    password_hash  TEXT NOT NULL,              -- argon2id PHC string
+    quota_bytes    INTEGER NOT NULL DEFAULT 0, -- 0 = unlimited
+    created_at     INTEGER NOT NULL,
+    UNIQUE (domain_id, local_key)
+  );
+
+  CREATE TABLE aliases (
+    id          INTEGER PRIMARY KEY,
+    domain_id   INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    local_part  TEXT NOT NULL,
+    local_key   TEXT NOT NULL,
+    UNIQUE (domain_id, local_key)
+  );
+
+  CREATE TABLE alias_targets (
+    alias_id  INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+    position  INTEGER NOT NULL,
+    target    TEXT NOT NULL,                   -- local@a-label
+    PRIMARY KEY (alias_id, position)
+  );
+  CREATE INDEX alias_targets_target ON alias_targets(target);
+
+  CREATE TABLE mailboxes (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    special_use     TEXT,
+    uid_validity    INTEGER NOT NULL,
+    uid_next        INTEGER NOT NULL DEFAULT 1,
+    highest_modseq  INTEGER NOT NULL DEFAULT 1,
+    subscribed      INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (account_id, name)
+  );
+
+  CREATE TABLE messages (
+    id             INTEGER PRIMARY KEY,
+    mailbox_id     INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid            INTEGER NOT NULL,
+    blob_hash      TEXT NOT NULL,
+    size           INTEGER NOT NULL,
+    internal_date  INTEGER NOT NULL,
+    flags          TEXT NOT NULL DEFAULT '',   -- space-separated IMAP flags
+    modseq         INTEGER NOT NULL,
+    UNIQUE (mailbox_id, uid)
+  );
+  CREATE INDEX messages_blob ON messages(blob_hash);
+
+  CREATE TABLE queue_messages (
+    queue_id        TEXT PRIMARY KEY,
+    reverse_path    TEXT NOT NULL,             -- '' = null sender <>
+    blob_hash       TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    received_at     INTEGER NOT NULL,
+    dsn_ret         TEXT,
+    dsn_envid       TEXT,
+    body_type       TEXT,
+    smtputf8        INTEGER NOT NULL DEFAULT 0,
+    submitter_id    INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+    client_ip       TEXT NOT NULL,
+    helo            TEXT NOT NULL
+  );
+  CREATE INDEX queue_messages_blob ON queue_messages(blob_hash);
+
+  CREATE TABLE queue_recipients (
+    id               INTEGER PRIMARY KEY,
+    queue_id         TEXT NOT NULL REFERENCES queue_messages(queue_id) ON DELETE CASCADE,
+    forward_path     TEXT NOT NULL,
+    domain           TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'queued',  -- queued deferred hold delivered failed
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    lease_until      INTEGER,
+    last_error       TEXT,
+    notify           TEXT,                     -- comma-separated NOTIFY values, NULL = default
+    orcpt_type       TEXT,
+    orcpt_address    TEXT
+  );
+  CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt_at);
+  CREATE INDEX queue_recipients_queue ON queue_recipients(queue_id);
+
+  CREATE TABLE delivery_attempts (
+    id            INTEGER PRIMARY KEY,
+    recipient_id  INTEGER NOT NULL REFERENCES queue_recipients(id) ON DELETE CASCADE,
+    started_at    INTEGER NOT NULL,
+    host          TEXT,
+    ip            TEXT,
+    reply         TEXT,
+    outcome       TEXT
+  );
+  CREATE INDEX delivery_attempts_recipient ON delivery_attempts(recipient_id);
+  `,
+];

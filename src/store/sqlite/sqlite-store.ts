@@ -1,0 +1,447 @@
+/**
+ * The embedded store: SQLite through better-sqlite3 in WAL mode (DESIGN.md §4).
+ * Several processes (cluster workers, the CLI) may open the same file; SQLite's locking
+ * serialises writers and `busy_timeout` makes them wait instead of failing.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ConflictError, NotFoundError } from '../../errors/index.js';
+import { localPartKey } from '../../mail/address.js';
+import type {
+  AccountRecord,
+  AliasRecord,
+  ChangeFeed,
+  DomainRecord,
+  IncomingMessage,
+  MailboxChange,
+  MailboxMessageRecord,
+  MailboxRecord,
+  NewAccount,
+  QueueMessageRecord,
+  QueueRecipientRecord,
+  SpecialUse,
+  Store,
+} from '../types.js';
+import { migrations } from './migrations.js';
+
+/** The mailboxes every account starts with (RFC 6154 special-use attributes). */
+export const DEFAULT_MAILBOXES: Array<{ name: string; specialUse: SpecialUse | null }> = [
+  { name: 'INBOX', specialUse: null },
+  { name: 'Sent', specialUse: '\\Sent' },
+  { name: 'Drafts', specialUse: '\\Drafts' },
+  { name: 'Trash', specialUse: '\\Trash' },
+  { name: 'Junk', specialUse: '\\Junk' },
+  { name: 'Archive', specialUse: '\\Archive' },
+];
+
+type Row = Record<string, any>;
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; ':memory:' for throwaway tests. */
+  file: string;
+  /** How long a writer waits for another process's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+export class SqliteStore implements Store {
+  readonly changes: ChangeFeed = new EventEmitter() as ChangeFeed;
+  private readonly db: Database.Database;
+  private readonly stmts: ReturnType<SqliteStore['prepare']>;
+  private readonly commitBatchTx: Database.Transaction<(batch: IncomingMessage[]) => MailboxChange[]>;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a commit is fsync'd before it returns, because a 250 depends on it.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
+    this.migrate();
+    this.stmts = this.prepare();
+    this.commitBatchTx = this.db.transaction((batch: IncomingMessage[]) => this.commitBatchSync(batch));
+  }
+
+  private migrate(): void {
+    // IMMEDIATE takes the write lock first, so two processes starting at once can't
+    // both decide to run the same migration.
+    const run = this.db.transaction(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      for (let i = version; i < migrations.length; i++) {
+        this.db.exec(migrations[i]);
+      }
+      if (version < migrations.length) this.db.pragma(`user_version = ${migrations.length}`);
+    });
+    run.immediate();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      domainByName: db.prepare('SELECT * FROM domains WHERE name = ?'),
+      insertDomain: db.prepare('INSERT INTO domains (name, created_at) VALUES (?, ?)'),
+      listDomains: db.prepare('SELECT * FROM domains ORDER BY name'),
+      deleteDomain: db.prepare('DELETE FROM domains WHERE id = ?'),
+      setCatchAll: db.prepare('UPDATE domains SET catch_all = ? WHERE id = ?'),
+
+      accountByKey: db.prepare(
+        `SELECT a.*, d.name AS domain FROM accounts a JOIN domains d ON d.id = a.domain_id
+         WHERE d.name = ? AND a.local_key = ?`,
+      ),
+      accountById: db.prepare(
+        'SELECT a.*, d.name AS domain FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = ?',
+      ),
+      listAccounts: db.prepare(
+        `SELECT a.*, d.name AS domain FROM accounts a JOIN domains d ON d.id = a.domain_id
+         ORDER BY d.name, a.local_key`,
+      ),
+      listAccountsOfDomain: db.prepare(
+        `SELECT a.*, d.name AS domain FROM accounts a JOIN domains d ON d.id = a.domain_id
+         WHERE d.name = ? ORDER BY a.local_key`,
+      ),
+      insertAccount: db.prepare(
+        `INSERT INTO accounts (domain_id, local_part, local_key, password_hash, quota_bytes, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      setPassword: db.prepare('UPDATE accounts SET password_hash = ? WHERE id = ?'),
+      deleteAccount: db.prepare('DELETE FROM accounts WHERE id = ?'),
+
+      aliasByKey: db.prepare(
+        `SELECT al.*, d.name AS domain FROM aliases al JOIN domains d ON d.id = al.domain_id
+         WHERE d.name = ? AND al.local_key = ?`,
+      ),
+      aliasTargets: db.prepare('SELECT target FROM alias_targets WHERE alias_id = ? ORDER BY position'),
+      listAliases: db.prepare(
+        `SELECT al.*, d.name AS domain FROM aliases al JOIN domains d ON d.id = al.domain_id
+         ORDER BY d.name, al.local_key`,
+      ),
+      listAliasesOfDomain: db.prepare(
+        `SELECT al.*, d.name AS domain FROM aliases al JOIN domains d ON d.id = al.domain_id
+         WHERE d.name = ? ORDER BY al.local_key`,
+      ),
+      insertAlias: db.prepare('INSERT INTO aliases (domain_id, local_part, local_key) VALUES (?, ?, ?)'),
+      insertAliasTarget: db.prepare('INSERT INTO alias_targets (alias_id, position, target) VALUES (?, ?, ?)'),
+      deleteAlias: db.prepare('DELETE FROM aliases WHERE id = ?'),
+
+      insertMailbox: db.prepare(
+        'INSERT INTO mailboxes (account_id, name, special_use, uid_validity) VALUES (?, ?, ?, ?)',
+      ),
+      listMailboxes: db.prepare('SELECT * FROM mailboxes WHERE account_id = ? ORDER BY id'),
+      inboxOf: db.prepare("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'"),
+      // Allocates the next UID and MODSEQ of a mailbox in one statement (RFC 9051 §2.3.1.1:
+      // UIDs strictly increase and are never reused).
+      allocateUid: db.prepare(
+        `UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+         WHERE id = ? RETURNING uid_next - 1 AS uid, highest_modseq AS modseq`,
+      ),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, flags, modseq)
+         VALUES (?, ?, ?, ?, ?, '', ?)`,
+      ),
+      listMessages: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? ORDER BY uid'),
+
+      insertQueueMessage: db.prepare(
+        `INSERT INTO queue_messages (queue_id, reverse_path, blob_hash, size, received_at, dsn_ret,
+           dsn_envid, body_type, smtputf8, submitter_id, client_ip, helo)
+         VALUES (@queueId, @reversePath, @blobHash, @size, @receivedAt, @ret, @envid, @bodyType,
+           @smtpUtf8, @submitterAccountId, @clientIp, @helo)`,
+      ),
+      insertQueueRecipient: db.prepare(
+        `INSERT INTO queue_recipients (queue_id, forward_path, domain, next_attempt_at, notify,
+           orcpt_type, orcpt_address)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      listQueueMessages: db.prepare('SELECT * FROM queue_messages ORDER BY received_at, queue_id'),
+      queueMessage: db.prepare('SELECT * FROM queue_messages WHERE queue_id = ?'),
+      queueRecipients: db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY id'),
+      allQueueRecipients: db.prepare('SELECT * FROM queue_recipients ORDER BY id'),
+
+      blobInMessages: db.prepare('SELECT 1 FROM messages WHERE blob_hash = ? LIMIT 1'),
+      blobInQueue: db.prepare('SELECT 1 FROM queue_messages WHERE blob_hash = ? LIMIT 1'),
+    };
+  }
+
+  // ---- domains ----
+
+  async addDomain(name: string): Promise<DomainRecord> {
+    if (this.stmts.domainByName.get(name)) throw new ConflictError(`domain ${name} exists already`);
+    this.stmts.insertDomain.run(name, Date.now());
+    return toDomain(this.stmts.domainByName.get(name) as Row);
+  }
+
+  async getDomain(name: string): Promise<DomainRecord | null> {
+    const row = this.stmts.domainByName.get(name) as Row | undefined;
+    return row ? toDomain(row) : null;
+  }
+
+  async listDomains(): Promise<DomainRecord[]> {
+    return (this.stmts.listDomains.all() as Row[]).map(toDomain);
+  }
+
+  async removeDomain(name: string): Promise<void> {
+    const domain = this.requireDomain(name);
+    this.stmts.deleteDomain.run(domain.id);
+  }
+
+  async setCatchAll(domain: string, localPart: string | null): Promise<void> {
+    const record = this.requireDomain(domain);
+    this.stmts.setCatchAll.run(localPart, record.id);
+  }
+
+  private requireDomain(name: string): DomainRecord {
+    const row = this.stmts.domainByName.get(name) as Row | undefined;
+    if (!row) throw new NotFoundError(`domain ${name} does not exist; add it with: posta domain add ${name}`);
+    return toDomain(row);
+  }
+
+  // ---- accounts ----
+
+  async addAccount(account: NewAccount): Promise<AccountRecord> {
+    const create = this.db.transaction(() => {
+      const domain = this.requireDomain(account.domain);
+      const key = localPartKey(account.localPart);
+      if (this.stmts.accountByKey.get(domain.name, key)) {
+        throw new ConflictError(`user ${account.localPart}@${domain.name} exists already`);
+      }
+      if (this.stmts.aliasByKey.get(domain.name, key)) {
+        throw new ConflictError(`${account.localPart}@${domain.name} is an alias; remove the alias first`);
+      }
+      const now = Date.now();
+      const info = this.stmts.insertAccount.run(
+        domain.id,
+        account.localPart,
+        key,
+        account.passwordHash,
+        account.quotaBytes,
+        now,
+      );
+      const id = Number(info.lastInsertRowid);
+      // UIDVALIDITY from the clock, like Dovecot: a mailbox deleted and created again
+      // under the same name gets a new value (RFC 9051 §2.3.1.1).
+      const uidValidity = Math.floor(now / 1000);
+      for (const mb of DEFAULT_MAILBOXES) this.stmts.insertMailbox.run(id, mb.name, mb.specialUse, uidValidity);
+      return id;
+    });
+    const id = create.immediate();
+    return toAccount(this.stmts.accountById.get(id) as Row);
+  }
+
+  async getAccount(localPart: string, domain: string): Promise<AccountRecord | null> {
+    const row = this.stmts.accountByKey.get(domain, localPartKey(localPart)) as Row | undefined;
+    return row ? toAccount(row) : null;
+  }
+
+  async getAccountById(id: number): Promise<AccountRecord | null> {
+    const row = this.stmts.accountById.get(id) as Row | undefined;
+    return row ? toAccount(row) : null;
+  }
+
+  async listAccounts(domain?: string): Promise<AccountRecord[]> {
+    const rows = domain ? this.stmts.listAccountsOfDomain.all(domain) : this.stmts.listAccounts.all();
+    return (rows as Row[]).map(toAccount);
+  }
+
+  async setPassword(accountId: number, passwordHash: string): Promise<void> {
+    const info = this.stmts.setPassword.run(passwordHash, accountId);
+    if (info.changes === 0) throw new NotFoundError(`account ${accountId} does not exist`);
+  }
+
+  async removeAccount(accountId: number): Promise<void> {
+    this.stmts.deleteAccount.run(accountId);
+  }
+
+  // ---- aliases ----
+
+  async addAlias(localPart: string, domain: string, targets: string[]): Promise<AliasRecord> {
+    const create = this.db.transaction(() => {
+      const record = this.requireDomain(domain);
+      const key = localPartKey(localPart);
+      if (this.stmts.aliasByKey.get(record.name, key)) {
+        throw new ConflictError(`alias ${localPart}@${record.name} exists already`);
+      }
+      if (this.stmts.accountByKey.get(record.name, key)) {
+        throw new ConflictError(`${localPart}@${record.name} is a user; an alias can't have the same address`);
+      }
+      const info = this.stmts.insertAlias.run(record.id, localPart, key);
+      const id = Number(info.lastInsertRowid);
+      targets.forEach((t, i) => this.stmts.insertAliasTarget.run(id, i, t));
+    });
+    create.immediate();
+    return (await this.getAlias(localPart, domain))!;
+  }
+
+  async getAlias(localPart: string, domain: string): Promise<AliasRecord | null> {
+    const row = this.stmts.aliasByKey.get(domain, localPartKey(localPart)) as Row | undefined;
+    return row ? this.toAlias(row) : null;
+  }
+
+  async listAliases(domain?: string): Promise<AliasRecord[]> {
+    const rows = domain ? this.stmts.listAliasesOfDomain.all(domain) : this.stmts.listAliases.all();
+    return (rows as Row[]).map((r) => this.toAlias(r));
+  }
+
+  async removeAlias(localPart: string, domain: string): Promise<void> {
+    const row = this.stmts.aliasByKey.get(domain, localPartKey(localPart)) as Row | undefined;
+    if (!row) throw new NotFoundError(`alias ${localPart}@${domain} does not exist`);
+    this.stmts.deleteAlias.run(row.id);
+  }
+
+  private toAlias(row: Row): AliasRecord {
+    const targets = (this.stmts.aliasTargets.all(row.id) as Row[]).map((t) => t.target as string);
+    return { id: row.id, domainId: row.domain_id, domain: row.domain, localPart: row.local_part, targets };
+  }
+
+  // ---- mailboxes ----
+
+  async listMailboxes(accountId: number): Promise<MailboxRecord[]> {
+    return (this.stmts.listMailboxes.all(accountId) as Row[]).map((r) => ({
+      id: r.id,
+      accountId: r.account_id,
+      name: r.name,
+      specialUse: r.special_use,
+      uidValidity: r.uid_validity,
+      uidNext: r.uid_next,
+      highestModseq: r.highest_modseq,
+      subscribed: r.subscribed === 1,
+    }));
+  }
+
+  async listMailboxMessages(mailboxId: number): Promise<MailboxMessageRecord[]> {
+    return (this.stmts.listMessages.all(mailboxId) as Row[]).map((r) => ({
+      id: r.id,
+      mailboxId: r.mailbox_id,
+      uid: r.uid,
+      blobHash: r.blob_hash,
+      size: r.size,
+      internalDate: r.internal_date,
+      flags: r.flags ? String(r.flags).split(' ') : [],
+      modseq: r.modseq,
+    }));
+  }
+
+  // ---- incoming mail ----
+
+  async commitIncoming(batch: IncomingMessage[]): Promise<void> {
+    // IMMEDIATE: take the write lock up front so a concurrent writer makes us wait
+    // (busy_timeout) rather than fail with SQLITE_BUSY halfway through.
+    const changes = this.commitBatchTx.immediate(batch);
+    for (const change of changes) this.changes.emit('mailbox', change);
+  }
+
+  private commitBatchSync(batch: IncomingMessage[]): MailboxChange[] {
+    const changes: MailboxChange[] = [];
+    for (const msg of batch) {
+      for (const accountId of msg.localAccountIds) {
+        const inbox = this.stmts.inboxOf.get(accountId) as Row | undefined;
+        // An account removed between RCPT and commit: nothing to deliver into.
+        if (!inbox) continue;
+        const alloc = this.stmts.allocateUid.get(inbox.id) as Row;
+        this.stmts.insertMessage.run(inbox.id, alloc.uid, msg.blobHash, msg.size, msg.receivedAt, alloc.modseq);
+        changes.push({ kind: 'append', accountId, mailboxId: inbox.id, uid: alloc.uid, modseq: alloc.modseq });
+      }
+      if (msg.remoteRecipients.length > 0) {
+        this.stmts.insertQueueMessage.run({
+          queueId: msg.queueId,
+          reversePath: msg.reversePath,
+          blobHash: msg.blobHash,
+          size: msg.size,
+          receivedAt: msg.receivedAt,
+          ret: msg.dsn.ret,
+          envid: msg.dsn.envid,
+          bodyType: msg.bodyType,
+          smtpUtf8: msg.smtpUtf8 ? 1 : 0,
+          submitterAccountId: msg.submitterAccountId,
+          clientIp: msg.clientIp,
+          helo: msg.helo,
+        });
+        for (const rcpt of msg.remoteRecipients) {
+          this.stmts.insertQueueRecipient.run(
+            msg.queueId,
+            rcpt.forwardPath,
+            rcpt.domain,
+            msg.receivedAt,
+            rcpt.dsn.notify ? rcpt.dsn.notify.join(',') : null,
+            rcpt.dsn.orcpt?.addrType ?? null,
+            rcpt.dsn.orcpt?.address ?? null,
+          );
+        }
+      }
+    }
+    return changes;
+  }
+
+  // ---- queue ----
+
+  async listQueue(): Promise<QueueMessageRecord[]> {
+    const byQueue = new Map<string, QueueRecipientRecord[]>();
+    for (const r of this.stmts.allQueueRecipients.all() as Row[]) {
+      const list = byQueue.get(r.queue_id) ?? [];
+      list.push(toRecipient(r));
+      byQueue.set(r.queue_id, list);
+    }
+    return (this.stmts.listQueueMessages.all() as Row[]).map((m) => toQueueMessage(m, byQueue.get(m.queue_id) ?? []));
+  }
+
+  async getQueueMessage(queueId: string): Promise<QueueMessageRecord | null> {
+    const row = this.stmts.queueMessage.get(queueId) as Row | undefined;
+    if (!row) return null;
+    return toQueueMessage(row, (this.stmts.queueRecipients.all(queueId) as Row[]).map(toRecipient));
+  }
+
+  async isBlobReferenced(hash: string): Promise<boolean> {
+    return Boolean(this.stmts.blobInMessages.get(hash) ?? this.stmts.blobInQueue.get(hash));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toDomain(row: Row): DomainRecord {
+  return { id: row.id, name: row.name, catchAll: row.catch_all ?? null, createdAt: row.created_at };
+}
+
+function toAccount(row: Row): AccountRecord {
+  return {
+    id: row.id,
+    domainId: row.domain_id,
+    domain: row.domain,
+    localPart: row.local_part,
+    passwordHash: row.password_hash,
+    quotaBytes: row.quota_bytes,
+    createdAt: row.created_at,
+  };
+}
+
+function toRecipient(r: Row): QueueRecipientRecord {
+  return {
+    id: r.id,
+    forwardPath: r.forward_path,
+    domain: r.domain,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error ?? null,
+    notify: r.notify ? (String(r.notify).split(',') as QueueRecipientRecord['notify']) : null,
+    orcpt: r.orcpt_type ? { addrType: r.orcpt_type, address: r.orcpt_address } : null,
+  };
+}
+
+function toQueueMessage(m: Row, recipients: QueueRecipientRecord[]): QueueMessageRecord {
+  return {
+    queueId: m.queue_id,
+    reversePath: m.reverse_path,
+    blobHash: m.blob_hash,
+    size: m.size,
+    receivedAt: m.received_at,
+    dsn: { ret: m.dsn_ret ?? null, envid: m.dsn_envid ?? null },
+    bodyType: m.body_type ?? null,
+    smtpUtf8: m.smtputf8 === 1,
+    submitterAccountId: m.submitter_id ?? null,
+    clientIp: m.client_ip,
+    helo: m.helo,
+    recipients,
+  };
+}

@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import nodemailer from 'nodemailer';
+import { startTestServer, stripReceived } from './helpers/harness.js';
+
+test('MX accepts mail for a local user and stores it in INBOX', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  await server.admin.addDomain('example.test');
+  await server.admin.addUser('alice@example.test', 'correct horse battery');
+
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: server.port('smtp'), secure: false, ignoreTLS: true });
+  const raw = 'From: bob@remote.test\r\nTo: alice@example.test\r\nSubject: hi\r\n\r\nHello Alice\r\n';
+  const info = await transport.sendMail({ envelope: { from: 'bob@remote.test', to: ['alice@example.test'] }, raw });
+  assert.match(info.response, /^250 2\.0\.0 Ok: queued as [0-9A-Z]+$/);
+  const inbox = await server.inbox('alice@example.test');
+  assert.equal(inbox.length, 1);
+  assert.equal(stripReceived(inbox[0]).toString(), raw);
+  assert.match(inbox[0].toString(), /^Received: from /);
+});
