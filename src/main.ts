@@ -53,7 +53,17 @@ export function openStore(config: Config): Store {
   return new SqliteStore({ file: dataPaths(config).database });
 }
 
-export async function startServer(options: { config: Config; log?: Logger }): Promise<RunningServer> {
+export interface StartOptions {
+  config: Config;
+  log?: Logger;
+  /**
+   * Delete leftovers of interrupted blob writes first. Only safe when no other process is
+   * writing, so cluster workers leave it to the primary (default true).
+   */
+  sweepTmp?: boolean;
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.log.level);
   const paths = dataPaths(config);
@@ -65,6 +75,10 @@ export async function startServer(options: { config: Config; log?: Logger }): Pr
   });
   const store = openStore(config);
   const blobs = new FsBlobStore(paths.blobs);
+  if (options.sweepTmp !== false) {
+    const swept = await blobs.sweepTmp();
+    if (swept > 0) log.info({ swept }, 'removed unfinished message files left by an earlier run');
+  }
   const spool = new Spool(store, blobs);
   const resolver = new RecipientResolver(store, config.primary_domain);
   const authenticator = new Authenticator(store, {

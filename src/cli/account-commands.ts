@@ -111,7 +111,11 @@ export function registerAccountCommands(program: Command): void {
     (domainName: string | undefined, opts: ConfigOption) =>
       withStore(opts, async (store) => {
         for (const a of await new AccountAdmin(store).listAliases(domainName)) {
-          print(`${formatMailbox({ local: a.localPart, domain: a.domain }, { unicode: true })} -> ${a.targets.join(', ')}`);
+          const targets = a.targets.map((t) => {
+            const at = t.lastIndexOf('@');
+            return `${t.slice(0, at)}@${displayDomain(t.slice(at + 1))}`;
+          });
+          print(`${formatMailbox({ local: a.localPart, domain: a.domain }, { unicode: true })} -> ${targets.join(', ')}`);
         }
       }),
   );

@@ -3,6 +3,8 @@
  * The `posta` command (DESIGN.md §6). Account and queue commands open the store directly,
  * so they work while the server runs (SQLite WAL lets readers and one writer share it).
  */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError } from '../errors/index.js';
 import { registerAccountCommands } from './account-commands.js';
@@ -37,8 +39,18 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
+function isMainModule(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    // argv[1] may be the node_modules/.bin/posta symlink; the module URL is the real file.
+    return fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
 // Run when executed directly (not when imported by tests).
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/posta')) {
+if (isMainModule()) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       if (code !== 0) process.exitCode = code;

@@ -11,7 +11,8 @@ import { ensureInitialSetup, type FirstRunResult } from '../admin/first-run.js';
 import type { Config } from '../config/index.js';
 import { UsageError } from '../errors/index.js';
 import { createLogger } from '../log/logger.js';
-import { openStore, startServer, type RunningServer } from '../main.js';
+import { FsBlobStore } from '../blob/fs-blob-store.js';
+import { dataPaths, openStore, startServer, type RunningServer } from '../main.js';
 import { ensureTlsMaterial } from '../tls/self-signed.js';
 import { addConfigOption, loadCliConfig, type ConfigOption } from './context.js';
 
@@ -68,6 +69,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     });
     return;
   }
+  const swept = await new FsBlobStore(dataPaths(config).blobs).sweepTmp();
+  if (swept > 0) log.info({ swept }, 'removed unfinished message files left by an earlier run');
   superviseWorkers(workers, log, showBanner);
 }
 
@@ -84,7 +87,8 @@ function resolveWorkerCount(flag: string | undefined, configured: number): numbe
 
 async function runWorker(config: Config): Promise<void> {
   const log = createLogger(config.log.level, { role: 'worker', worker: cluster.worker?.id });
-  const server = await startServer({ config, log });
+  // The primary swept blobs/tmp before forking; a worker must not delete its siblings' files.
+  const server = await startServer({ config, log, sweepTmp: false });
   log.info({ addresses: server.addresses }, 'listening');
   process.send?.({ type: 'posta:listening', addresses: server.addresses } satisfies WorkerMessage);
   onShutdown(() => server.close());
