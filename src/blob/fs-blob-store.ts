@@ -23,6 +23,8 @@ export interface PendingBlob {
 export class FsBlobStore {
   readonly root: string;
   private readonly tmpDir: string;
+  /** Shard directories known to exist durably, so their parent needs no fsync again. */
+  private readonly knownShards = new Set<string>();
 
   constructor(root: string) {
     this.root = root;
@@ -49,20 +51,25 @@ export class FsBlobStore {
   /** Moves finished blobs into place and makes the renames durable (one fsync per directory). */
   async publish(blobs: PendingBlob[]): Promise<void> {
     const dirs = new Set<string>();
+    const newShards: string[] = [];
     await Promise.all(
       blobs.map(async (blob) => {
         const final = this.pathOf(blob.hash);
         const dir = path.dirname(final);
-        await fsp.mkdir(dir, { recursive: true });
+        if (!this.knownShards.has(dir)) {
+          await fsp.mkdir(dir, { recursive: true });
+          newShards.push(dir);
+        }
         // Same hash = same bytes, so replacing an existing copy changes nothing.
         await fsp.rename(blob.tmpPath, final);
         dirs.add(dir);
       }),
     );
-    // The parent of a newly created shard directory must be synced too, or the shard
+    // The parent of a (possibly) new shard directory must be synced too, or the shard
     // itself could vanish after a crash.
-    dirs.add(this.root);
+    if (newShards.length > 0) dirs.add(this.root);
     await Promise.all([...dirs].map(fsyncDir));
+    for (const dir of newShards) this.knownShards.add(dir);
   }
 
   async discard(blob: Pick<PendingBlob, 'tmpPath'>): Promise<void> {
