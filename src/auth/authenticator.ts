@@ -38,17 +38,29 @@ export class Authenticator {
   }
 
   async authenticate(username: string, password: string, clientIp: string): Promise<AuthResult> {
-    if (this.byIp.isBlocked(clientIp)) return { ok: false, reason: 'rate-limited' };
-    const account = await this.findAccount(username);
-    const key = account ? `account:${account.id}` : null;
-    if (key && this.byAccount.isBlocked(key)) return { ok: false, reason: 'rate-limited' };
-    // Verify against a dummy hash for unknown users, so timing doesn't reveal which exist.
-    const phc = account?.passwordHash ?? (await this.getDummyHash());
-    const good = (await verifyPassword(phc, password)) && account !== null;
-    if (good) return { ok: true, account };
-    this.byIp.recordFailure(clientIp);
-    if (key) this.byAccount.recordFailure(key);
-    return { ok: false, reason: 'invalid' };
+    // Attempts in flight hold a slot of the failure budget: N parallel guesses can't all
+    // slip past a limit below N before the first failure is recorded.
+    const ipSlot = await this.byIp.begin(clientIp);
+    if (!ipSlot) return { ok: false, reason: 'rate-limited' };
+    let accountSlot: (() => void) | null = null;
+    try {
+      const account = await this.findAccount(username);
+      const key = account ? `account:${account.id}` : null;
+      if (key) {
+        accountSlot = await this.byAccount.begin(key);
+        if (!accountSlot) return { ok: false, reason: 'rate-limited' };
+      }
+      // Verify against a dummy hash for unknown users, so timing doesn't reveal which exist.
+      const phc = account?.passwordHash ?? (await this.getDummyHash());
+      const good = (await verifyPassword(phc, password)) && account !== null;
+      if (good) return { ok: true, account };
+      this.byIp.recordFailure(clientIp);
+      if (key) this.byAccount.recordFailure(key);
+      return { ok: false, reason: 'invalid' };
+    } finally {
+      ipSlot();
+      accountSlot?.();
+    }
   }
 
   private async findAccount(username: string): Promise<AccountRecord | null> {

@@ -4,7 +4,7 @@
  * each connection object, never to the library's prototype, so two servers in one process
  * stay independent.
  */
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
 /** RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF. */
@@ -22,7 +22,27 @@ const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 export interface HookedServerOptions extends SMTPServerOptions {
   /** Called for each new connection object (to track it by session id). */
   onConnection?: (connection: HookedConnection) => void;
+  /**
+   * The reply to AUTH where it is disabled (the MX; submission before STARTTLS), instead
+   * of the library's "500 command not recognized". Returns `[code, "x.y.z text"]`.
+   */
+  authUnavailableReply?: (session: SMTPServerSession) => [number, string];
 }
+
+/**
+ * MAIL/RCPT as the client sent them. smtp-server hands the application an address whose
+ * A-label domain has been turned into a U-label, and parameter values that it has
+ * xtext-decoded (loosely). Policy needs the original: an A-label is not a UTF-8 address
+ * (RFC 6531 §3.2), and ENVID/ORCPT must be checked as xtext (RFC 3461 §4) and decoded once.
+ */
+export interface RawAddressCommand {
+  /** The mailbox between the angle brackets, source route removed, or "" for <>. */
+  address: string;
+  /** Parameters by upper-case keyword, values undecoded; `true` for a bare keyword. */
+  params: Map<string, string | true>;
+}
+
+export type HookedAddress = SMTPServerAddress & { raw?: RawAddressCommand };
 
 /** The subset of smtp-server's internal connection object that we use. */
 export interface HookedConnection {
@@ -63,21 +83,41 @@ function applyHooks(connection: any): void {
     });
   };
 
-  // 2. Command line limits (the library allows 16 KiB for everything).
+  // 2. Command line limits (the library allows 16 KiB for everything), and a proper reply
+  //    to AUTH where it is disabled.
   const onCommand = connection._onCommand.bind(connection);
   connection._onCommand = function (this: any, command: Buffer, callback: () => void) {
-    const limit = lineLimit(command, Boolean(this._nextHandler));
-    // +2: the parser has already removed the CRLF that the RFC limits count.
-    if (command.length + 2 > limit) {
-      this.send(500, '5.5.2 Line too long', false);
-      // A SASL exchange in progress is abandoned, as Postfix does.
-      this._nextHandler = false;
-      return setImmediate(callback);
+    // While a TLS upgrade runs, or before the greeting, the library decides (it must not
+    // write to the socket mid-handshake).
+    const libraryDecides = this._upgrading || !this._ready || this._server._closeTimeout;
+    if (!libraryDecides) {
+      const limit = lineLimit(command, Boolean(this._nextHandler));
+      // +2: the parser has already removed the CRLF that the RFC limits count.
+      if (command.length + 2 > limit) {
+        this.send(500, '5.5.2 Line too long', false);
+        // A SASL exchange in progress is abandoned, as Postfix does.
+        this._nextHandler = false;
+        return setImmediate(callback);
+      }
+      const authUnavailable = this._server.options.authUnavailableReply as HookedServerOptions['authUnavailableReply'];
+      if (!this._nextHandler && authUnavailable && commandVerb(command) === 'AUTH' && this._isDisabled('AUTH')) {
+        const [code, text] = authUnavailable(this.session);
+        this.send(code, text, false);
+        return setImmediate(callback);
+      }
     }
     return onCommand(command, callback);
   };
 
-  // 3. Replies that already carry an enhanced status code (our SmtpReplyError texts) go
+  // 3. Keep what the client actually sent in MAIL and RCPT (see RawAddressCommand).
+  const parseAddressCommand = connection._parseAddressCommand.bind(connection);
+  connection._parseAddressCommand = function (name: string, command: Buffer) {
+    const parsed = parseAddressCommand(name, command);
+    if (parsed) parsed.raw = rawAddressCommand(command);
+    return parsed;
+  };
+
+  // 4. Replies that already carry an enhanced status code (our SmtpReplyError texts) go
   //    out as they are, instead of getting the library's generic code put in front.
   const send = connection.send.bind(connection);
   connection.send = function (code: number, data?: unknown, context?: unknown) {
@@ -86,10 +126,29 @@ function applyHooks(connection: any): void {
   };
 }
 
+function commandVerb(command: Buffer): string {
+  return command.toString('latin1').split(' ', 1)[0].toUpperCase();
+}
+
 function lineLimit(command: Buffer, inSaslExchange: boolean): number {
   if (inSaslExchange) return MAX_AUTH_LINE;
-  const verb = command.subarray(0, 5).toString('latin1').toUpperCase();
-  if (verb.startsWith('AUTH')) return MAX_AUTH_LINE;
-  if (verb.startsWith('MAIL') || verb.startsWith('RCPT')) return MAX_PARAMETER_COMMAND_LINE;
+  const verb = commandVerb(command.subarray(0, 5));
+  if (verb === 'AUTH') return MAX_AUTH_LINE;
+  if (verb === 'MAIL' || verb === 'RCPT') return MAX_PARAMETER_COMMAND_LINE;
   return MAX_COMMAND_LINE;
+}
+
+/** The same split as smtp-server's _parseAddressCommand, without its conversions. */
+function rawAddressCommand(command: Buffer): RawAddressCommand {
+  const [, ...rest] = command.toString().split(':');
+  const [token = '', ...parts] = rest.join(':').trim().split(/\s+/);
+  // RFC 5321 §4.1.2 / Appendix C: a source route is accepted and ignored.
+  const address = token.slice(1, -1).replace(/^@[^\s,:@]+(?:,@[^\s,:@]+)*:/, '');
+  const params = new Map<string, string | true>();
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    const key = (eq === -1 ? part : part.slice(0, eq)).toUpperCase();
+    if (key) params.set(key, eq === -1 || eq === part.length - 1 ? true : part.slice(eq + 1));
+  }
+  return { address, params };
 }

@@ -5,7 +5,11 @@
  *    sequences like <LF>.<LF> stay inside the message; refusing them means we never store
  *    or relay a message another server would split in two (SMTP smuggling, RFC 5321 §2.3.8:
  *    CR and LF must only occur together as CRLF);
+ *  - refuses NUL octets: neither RFC 5322 text nor 8BITMIME (RFC 6152 §2) allows them, and a
+ *    server further on that strips them would turn <CRLF><NUL>.<CRLF> into end-of-data;
  *  - refuses text lines longer than the limit (RFC 5321 §4.5.3.1.6: 1000 octets with CRLF);
+ *  - stops writing once the message is over the size limit (RFC 1870: 552 at the end), so
+ *    an oversized message never costs more than the limit in disk space;
  *  - prepends the trace header and any missing header fields (Message-ID, Date).
  * A message with a violation is drained to its end, not passed on: the session answers 5xx
  * once smtp-server has read the whole DATA, so the connection stays in sync.
@@ -13,11 +17,13 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { scanHeaderNames } from '../mail/header-scan.js';
 
-export type GuardViolation = 'bare-lf' | 'bare-cr' | 'line-too-long';
+export type GuardViolation = 'bare-lf' | 'bare-cr' | 'nul' | 'line-too-long' | 'too-big';
 
 export interface MessageGuardOptions {
   /** Longest permitted line in octets, CRLF included. */
   maxLineLength: number;
+  /** Largest message in octets (without the prefix); more is a 'too-big' violation. */
+  maxBytes?: number;
   /** Header lines put before the message (the Received header), CRLF-terminated. */
   prefix: string;
   /**
@@ -37,6 +43,7 @@ export class MessageGuard extends Transform {
   violation: GuardViolation | null = null;
   private lineLength = 0;
   private lastByte = -1;
+  private bytes = 0;
   private headerChunks: Buffer[] | null = [];
   private headerBytes = 0;
   private readonly maxHeaderScan: number;
@@ -51,6 +58,10 @@ export class MessageGuard extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.violation === null && this.options.maxBytes !== undefined && this.bytes > this.options.maxBytes) {
+      this.violation = 'too-big';
+    }
     if (this.violation === null) this.check(chunk);
     if (this.violation !== null) {
       this.headerChunks = null;
@@ -76,6 +87,10 @@ export class MessageGuard extends Transform {
   private check(chunk: Buffer): void {
     const max = this.options.maxLineLength;
     let pos = 0;
+    if (chunk.indexOf(0) !== -1) {
+      this.violation = 'nul';
+      return;
+    }
     // A CR that ended the previous chunk must be followed by LF here.
     if (this.lastByte === CR && chunk[0] !== LF) {
       this.violation = 'bare-cr';

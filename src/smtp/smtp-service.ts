@@ -31,7 +31,7 @@ import { buildReceivedHeader, formatRfc5322Date, generateMessageId, type Receive
 import type { RecipientResolver } from '../spool/resolve-recipient.js';
 import { newQueueId, type Spool } from '../spool/spool.js';
 import type { RecipientDsn, Store } from '../store/types.js';
-import { HookedSmtpServer, type HookedConnection } from './connection-hooks.js';
+import { HookedSmtpServer, type HookedAddress, type HookedConnection } from './connection-hooks.js';
 import { MessageGuard, type GuardViolation } from './message-guard.js';
 
 export type SmtpRole = 'mx' | 'submission' | 'submissions';
@@ -50,8 +50,12 @@ export interface SmtpServiceDeps {
 /** What we remember about a transaction; lives on session.envelope, which smtp-server resets. */
 interface Transaction {
   reversePath: string;
+  /** RFC 3461 §4.4 ENVID, decoded from xtext. */
+  envid: string | null;
   localAccountIds: Set<number>;
   remote: Map<string, { forwardPath: string; domain: string; dsn: RecipientDsn }>;
+  /** The last accepted forward-path, normalized (for the Received header's "for"). */
+  lastForwardPath: string | null;
 }
 
 interface PostaSession extends SMTPServerSession {
@@ -65,6 +69,12 @@ const REPLY = {
   badSender: () => new SmtpReplyError(501, '5.1.7', 'Bad sender address syntax'),
   badRecipient: () => new SmtpReplyError(501, '5.1.3', 'Bad recipient address syntax'),
   badParameter: (name: string) => new SmtpReplyError(501, '5.5.4', `Invalid ${name} parameter`),
+  // RFC 5321 §4.1.1.11: 555 for a MAIL/RCPT parameter we do not recognize or implement.
+  unknownParameter: (name: string) =>
+    new SmtpReplyError(555, '5.5.4', `Unsupported parameter ${name.replace(/[^A-Z0-9-]/g, '?').slice(0, 20)}`),
+  // RFC 6531 §3.5: a non-ASCII address without SMTPUTF8 gets 553 and X.6.7.
+  utf8NotDeclared: () =>
+    new SmtpReplyError(553, '5.6.7', 'Non-ASCII addresses need the SMTPUTF8 parameter of MAIL'),
   notOwner: () =>
     new SmtpReplyError(553, '5.7.1', 'Sender address rejected: not owned by the authenticated user'),
   tooManyFailures: () =>
@@ -73,15 +83,28 @@ const REPLY = {
   localError: () => new SmtpReplyError(451, '4.3.0', 'Local error in processing; please try again later'),
   tooBig: () => new SmtpReplyError(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
   dataTimeout: () => new SmtpReplyError(421, '4.4.2', 'Timeout while receiving the message; closing connection'),
+  clientGone: () => new SmtpReplyError(451, '4.4.2', 'Connection lost during DATA'),
+  authUnavailable: () => new SmtpReplyError(502, '5.5.1', 'AUTH is not available on this port; use submission'),
+  startTlsFirst: () => new SmtpReplyError(530, '5.7.0', 'Must issue a STARTTLS command first'),
 };
+
+/**
+ * Parameters we implement (anything else gets 555, RFC 5321 §4.1.1.11). AUTH= is the
+ * RFC 4954 §5 parameter that relaying clients add; it is accepted and ignored (we never
+ * trust a claimed submitter identity).
+ */
+const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'RET', 'ENVID', 'AUTH']);
+const RCPT_PARAMETERS = new Set(['NOTIFY', 'ORCPT']);
 
 const VIOLATION_REPLIES: Record<GuardViolation, () => SmtpReplyError> = {
   'bare-lf': () =>
     new SmtpReplyError(550, '5.5.2', 'Message refused: bare LF found; lines must end with CRLF (RFC 5321 2.3.8)'),
   'bare-cr': () =>
     new SmtpReplyError(550, '5.5.2', 'Message refused: bare CR found; lines must end with CRLF (RFC 5321 2.3.8)'),
+  nul: () => new SmtpReplyError(550, '5.6.0', 'Message refused: NUL characters are not allowed (RFC 6152 2)'),
   'line-too-long': () =>
     new SmtpReplyError(550, '5.6.0', 'Message refused: a line is longer than 998 characters (RFC 5322 2.1.1)'),
+  'too-big': () => REPLY.tooBig(),
 };
 
 export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedSmtpServer {
@@ -89,6 +112,8 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
   const isSubmission = role !== 'mx';
   const connections = new Map<string, HookedConnection>();
   const perIp = new Map<string, number>();
+  /** The IP each counted session was counted under (a session refused before onConnect never was). */
+  const countedIp = new Map<string, string>();
 
   const server = new HookedSmtpServer({
     name: config.hostname,
@@ -113,6 +138,13 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
     allowInsecureAuth: config.auth.allow_plaintext,
     // The MX takes no AUTH (issue #2: users submit on 587/465). Sendmail jokes are off.
     disabledCommands: isSubmission ? ['WIZ', 'SHELL', 'KILL'] : ['AUTH', 'WIZ', 'SHELL', 'KILL'],
+    // RFC 3207 §4: on submission before STARTTLS, 530 "Must issue a STARTTLS command
+    // first"; on the MX, 502: recognized but not implemented here (RFC 5321 §4.2.4).
+    authUnavailableReply: () => {
+      const reply = isSubmission ? REPLY.startTlsFirst() : REPLY.authUnavailable();
+      return [reply.code, reply.message];
+    },
+    authRequiredMessage: REPLY.authRequired().message,
     logger: false,
     onConnection: (c) => connections.set(c.id, c),
 
@@ -120,6 +152,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       const ip = session.remoteAddress;
       const count = (perIp.get(ip) ?? 0) + 1;
       perIp.set(ip, count);
+      countedIp.set(session.id, ip);
       if (count > config.limits.connections_per_ip) return callback(REPLY.tooManyConnections());
       // AUTH is offered only once the channel is encrypted (RFC 8314 §3, RFC 4954 §4).
       if (isSubmission && !session.secure && !config.auth.allow_plaintext) {
@@ -135,7 +168,9 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
 
     onClose(session) {
       connections.delete(session.id);
-      const ip = session.remoteAddress;
+      const ip = countedIp.get(session.id);
+      if (ip === undefined) return;
+      countedIp.delete(session.id);
       const count = (perIp.get(ip) ?? 1) - 1;
       if (count <= 0) perIp.delete(ip);
       else perIp.set(ip, count);
@@ -144,6 +179,13 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       if (!isSubmission) return callback(REPLY.authRequired());
       const ip = session.remoteAddress;
+      // RFC 4616 §2: an authorization identity other than the authenticated one means
+      // acting for someone else, which we never allow (smtp-server would silently use authcid).
+      const { authzid, authcid } = auth as { authzid?: string; authcid?: string };
+      if (authzid && authcid && authzid.toLowerCase() !== authcid.toLowerCase()) {
+        log.info({ sid: session.id, ip, user: authcid, authzid }, 'smtp auth refused: authzid differs');
+        return callback(new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid'));
+      }
       deps.authenticator.authenticate(auth.username ?? '', auth.password ?? '', ip).then(
         (result) => {
           if (result.ok) return callback(null, { user: result.account.id });
@@ -191,32 +233,38 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
 
   async function handleMailFrom(address: SMTPServerAddress, session: PostaSession): Promise<void> {
     if (isSubmission && !session.user) throw REPLY.authRequired();
-    const envid = session.envelope.dsn?.envid;
-    if (envid) {
+    const raw = rawCommand(address);
+    checkParameters(raw.params, MAIL_PARAMETERS);
+    let envid: string | null = null;
+    const envidParam = raw.params.get('ENVID');
+    if (envidParam !== undefined) {
       try {
-        validateEnvid(envid);
+        // RFC 3461 §4.4: xtext, decoded once here (smtp-server's value is already decoded).
+        envid = validateEnvid(envidParam === true ? '' : envidParam);
       } catch {
         throw REPLY.badParameter('ENVID');
       }
     }
     let reversePath = '';
-    if (address.address !== '') {
-      const mailbox = parseOrReject(address.address, session, REPLY.badSender);
+    if (raw.address !== '') {
+      const mailbox = parseOrReject(raw.address, session, REPLY.badSender);
       reversePath = formatMailbox(mailbox);
       if (isSubmission && !(await mayUseSender(Number(session.user), mailbox))) throw REPLY.notOwner();
     } else if (isSubmission) {
       // Users' mail always has a sender; the null reverse-path is for notifications.
       throw REPLY.notOwner();
     }
-    session.envelope.posta = { reversePath, localAccountIds: new Set(), remote: new Map() };
+    session.envelope.posta = { reversePath, envid, localAccountIds: new Set(), remote: new Map(), lastForwardPath: null };
   }
 
   async function handleRcptTo(address: SMTPServerAddress, session: PostaSession): Promise<void> {
     const tx = session.envelope.posta!;
+    const rawRcpt = rawCommand(address);
+    checkParameters(rawRcpt.params, RCPT_PARAMETERS);
     // RFC 5321 §4.1.1.3: "Postmaster" without a domain must be accepted.
-    const raw = address.address.toLowerCase() === 'postmaster' ? `postmaster@${config.primary_domain}` : address.address;
+    const raw = rawRcpt.address.toLowerCase() === 'postmaster' ? `postmaster@${config.primary_domain}` : rawRcpt.address;
     const mailbox = parseOrReject(raw, session, REPLY.badRecipient);
-    const dsn = recipientDsn(address);
+    const dsn = recipientDsn(address, rawRcpt.params);
     const resolution = await deps.resolver.resolve(mailbox.local, mailbox.domain);
     switch (resolution.kind) {
       case 'foreign':
@@ -227,7 +275,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
           domain: mailbox.domain,
           dsn,
         });
-        return;
+        break;
       case 'unknown':
         throw REPLY.userUnknown();
       case 'ours':
@@ -235,8 +283,9 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
         for (const r of resolution.remote) {
           tx.remote.set(`${localPartKey(r.local)}@${r.domain}`, { forwardPath: formatMailbox(r), domain: r.domain, dsn });
         }
-        return;
+        break;
     }
+    tx.lastForwardPath = formatMailbox(mailbox);
   }
 
   async function handleData(stream: SMTPServerDataStream, session: PostaSession): Promise<string> {
@@ -245,6 +294,8 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
     const rcpts = session.envelope.rcptTo;
     const guard = new MessageGuard({
       maxLineLength: 1000,
+      // Past the limit nothing more is written: the client hears 552 at the end (RFC 1870).
+      maxBytes: config.limits.message_size,
       prefix: buildReceivedHeader({
         fromHelo: session.hostNameAppearsAs || '',
         clientIp: session.remoteAddress,
@@ -252,7 +303,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
         byHost: config.hostname,
         protocol: receivedProtocol(session),
         id: queueId,
-        forAddress: rcpts.length === 1 ? rcpts[0].address : null,
+        forAddress: rcpts.length === 1 ? tx.lastForwardPath : null,
         tls: tlsInfo(connections.get(session.id)?._socket),
         date: new Date(),
       }),
@@ -260,12 +311,14 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       missingHeaders: isSubmission ? (present) => missingSubmissionHeaders(present, config.hostname) : undefined,
     });
     const writer = deps.blobs.createWriter();
+    let timedOut = false;
     const deadline = setTimeout(() => {
+      timedOut = true;
       const connection = connections.get(session.id);
       log.info({ sid: session.id }, 'smtp DATA deadline passed');
       if (connection) {
         const reply = REPLY.dataTimeout();
-        connection.send(reply.code, `${reply.enhancedCode} ${reply.publicText}`);
+        connection.send(reply.code, reply.message);
         connection.close();
       }
       stream.destroy();
@@ -274,15 +327,23 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       await pipeline(stream, guard, writer);
     } catch (err) {
       await deps.blobs.discard(writer);
+      if (timedOut) throw REPLY.dataTimeout();
+      if (clientWentAway(err)) {
+        // Nobody will hear the reply; this is not a server error.
+        log.info({ sid: session.id }, 'smtp client went away during DATA');
+        throw REPLY.clientGone();
+      }
       throw err;
     } finally {
       clearTimeout(deadline);
     }
     const blob = writer.result!;
-    if (stream.sizeExceeded || blob.size > config.limits.message_size + 64 * 1024) {
+    if (timedOut) {
+      // The client already heard 421; storing the message now would make its retry a duplicate.
       await deps.blobs.discard(blob);
-      throw REPLY.tooBig();
+      throw REPLY.dataTimeout();
     }
+    if (stream.sizeExceeded && !guard.violation) guard.violation = 'too-big';
     if (guard.violation) {
       await deps.blobs.discard(blob);
       log.info({ sid: session.id, violation: guard.violation }, 'smtp message refused');
@@ -294,7 +355,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
         queueId,
         receivedAt: Date.now(),
         reversePath: tx.reversePath,
-        dsn: { ret: (envelope.dsn?.ret as 'FULL' | 'HDRS' | null) ?? null, envid: envelope.dsn?.envid ?? null },
+        dsn: { ret: (envelope.dsn?.ret as 'FULL' | 'HDRS' | null) ?? null, envid: tx.envid },
         bodyType: bodyType(envelope.bodyType),
         smtpUtf8: Boolean(envelope.smtpUtf8),
         submitterAccountId: session.user ? Number(session.user) : null,
@@ -337,27 +398,56 @@ function aliasNames(targets: string[] | undefined, local: string, domain: string
   });
 }
 
+function rawCommand(address: SMTPServerAddress) {
+  const raw = (address as HookedAddress).raw;
+  // The hook always sets it; without it, fall back to what the library parsed.
+  return raw ?? { address: address.address, params: new Map<string, string | true>() };
+}
+
+function checkParameters(params: Map<string, string | true>, known: Set<string>): void {
+  for (const key of params.keys()) if (!known.has(key)) throw REPLY.unknownParameter(key);
+}
+
 function parseOrReject(text: string, session: SMTPServerSession, reply: () => SmtpReplyError): Mailbox {
+  const smtpUtf8 = Boolean(session.envelope.smtpUtf8);
   try {
     // RFC 6531 §3.4: UTF-8 addresses only in a transaction that declared SMTPUTF8.
-    return parseMailbox(text, { allowUtf8: Boolean(session.envelope.smtpUtf8) });
+    return parseMailbox(text, { allowUtf8: smtpUtf8 });
   } catch (err) {
-    if (err instanceof AddressSyntaxError) throw reply();
-    throw err;
+    if (!(err instanceof AddressSyntaxError)) throw err;
+    if (!smtpUtf8 && /[^\x00-\x7f]/.test(text) && parsesAsUtf8(text)) throw REPLY.utf8NotDeclared();
+    throw reply();
   }
 }
 
-function recipientDsn(address: SMTPServerAddress): RecipientDsn {
-  const dsn = (address as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+function parsesAsUtf8(text: string): boolean {
+  try {
+    parseMailbox(text, { allowUtf8: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function recipientDsn(address: SMTPServerAddress, params: Map<string, string | true>): RecipientDsn {
+  const dsn = (address as { dsn?: { notify?: string[] } }).dsn;
   let orcpt: RecipientDsn['orcpt'] = null;
-  if (dsn?.orcpt) {
+  const orcptParam = params.get('ORCPT');
+  if (orcptParam !== undefined) {
     try {
-      orcpt = parseOrcpt(dsn.orcpt);
+      // RFC 3461 §4.2: addr-type ";" xtext, decoded once from what the client sent.
+      orcpt = parseOrcpt(orcptParam === true ? '' : orcptParam);
     } catch {
       throw REPLY.badParameter('ORCPT');
     }
   }
   return { notify: (dsn?.notify as RecipientDsn['notify']) ?? null, orcpt };
+}
+
+/** smtp-server destroys the DATA stream when the connection closes mid-message. */
+function clientWentAway(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ECONNECTION' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 function bodyType(value: string | undefined): '7bit' | '8bitmime' | 'binarymime' | null {

@@ -41,6 +41,10 @@ export class RecipientResolver {
       }
       return { kind: 'unknown' };
     }
+    // An alias whose every target is gone, or that only loops back on itself, leads
+    // nowhere: accepting it would drop the message silently, so it is refused at RCPT
+    // like an unknown user (no backscatter, DESIGN.md §3).
+    if (accountIds.size === 0 && remote.size === 0) return { kind: 'unknown' };
     return { kind: 'ours', accountIds: [...accountIds], remote: [...remote.values()] };
   }
 
