@@ -19,6 +19,14 @@ const MAX_ALIAS_DEPTH = 10;
 /** Cap on the addresses one recipient may expand into (Postfix: virtual_alias_expansion_limit). */
 const MAX_EXPANSION = 1000;
 
+/** What one recipient's expansion has found so far. */
+interface Expansion {
+  /** Addresses already expanded (loops and repeats stop here). */
+  seen: Set<string>;
+  accountIds: Set<number>;
+  remote: Map<string, { local: string; domain: string }>;
+}
+
 export class RecipientResolver {
   constructor(
     private readonly store: Store,
@@ -30,10 +38,10 @@ export class RecipientResolver {
   async resolve(local: string, domain: string): Promise<Resolution> {
     const record = await this.store.getDomain(domain);
     if (!record) return { kind: 'foreign' };
-    const accountIds = new Set<number>();
-    const remote = new Map<string, { local: string; domain: string }>();
-    const found = await this.expand(local, domain, 0, new Set(), accountIds, remote);
-    if (!found) {
+    const found: Expansion = { seen: new Set(), accountIds: new Set(), remote: new Map() };
+    const exists = await this.expand(local, domain, 0, found);
+    const { accountIds, remote } = found;
+    if (!exists) {
       // RFC 5321 §4.5.1: every domain we accept mail for must accept postmaster.
       if (localPartKey(local) === 'postmaster') {
         const fallback = await this.postmasterFallback(domain);
@@ -49,54 +57,37 @@ export class RecipientResolver {
   }
 
   /** Adds the final destinations of local@domain; false when nothing by that name exists. */
-  private async expand(
-    local: string,
-    domain: string,
-    depth: number,
-    seen: Set<string>,
-    accountIds: Set<number>,
-    remote: Map<string, { local: string; domain: string }>,
-  ): Promise<boolean> {
+  private async expand(local: string, domain: string, depth: number, found: Expansion): Promise<boolean> {
     const key = `${localPartKey(local)}@${domain}`;
-    if (seen.has(key)) return true; // already expanded on this path: a loop, or a repeat
-    seen.add(key);
-    if (depth > MAX_ALIAS_DEPTH || accountIds.size + remote.size >= MAX_EXPANSION) return true;
+    if (found.seen.has(key)) return true; // already expanded on this path: a loop, or a repeat
+    found.seen.add(key);
+    if (depth > MAX_ALIAS_DEPTH || found.accountIds.size + found.remote.size >= MAX_EXPANSION) return true;
 
     const domainRecord = await this.store.getDomain(domain);
     if (!domainRecord) {
-      remote.set(key, { local, domain });
+      found.remote.set(key, { local, domain });
       return true;
     }
-    const direct = await this.lookup(local, domain, depth, seen, accountIds, remote);
-    if (direct) return true;
+    if (await this.lookup(local, domain, depth, found)) return true;
     const { base, tag } = splitPlusTag(local);
-    if (tag !== null && (await this.lookup(base, domain, depth, seen, accountIds, remote))) return true;
-    if (domainRecord.catchAll && depth === 0) {
-      return this.lookup(domainRecord.catchAll, domain, depth, seen, accountIds, remote);
-    }
+    if (tag !== null && (await this.lookup(base, domain, depth, found))) return true;
+    if (domainRecord.catchAll && depth === 0) return this.lookup(domainRecord.catchAll, domain, depth, found);
     return false;
   }
 
-  private async lookup(
-    local: string,
-    domain: string,
-    depth: number,
-    seen: Set<string>,
-    accountIds: Set<number>,
-    remote: Map<string, { local: string; domain: string }>,
-  ): Promise<boolean> {
+  private async lookup(local: string, domain: string, depth: number, found: Expansion): Promise<boolean> {
     // Aliases win over accounts, as in Postfix (virtual_alias_maps before mailboxes).
     const alias = await this.store.getAlias(local, domain);
     if (alias) {
       for (const target of alias.targets) {
         const at = target.lastIndexOf('@');
-        await this.expand(target.slice(0, at), target.slice(at + 1), depth + 1, seen, accountIds, remote);
+        await this.expand(target.slice(0, at), target.slice(at + 1), depth + 1, found);
       }
       return true;
     }
     const account = await this.store.getAccount(local, domain);
     if (account) {
-      accountIds.add(account.id);
+      found.accountIds.add(account.id);
       return true;
     }
     return false;
