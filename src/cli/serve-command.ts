@@ -97,6 +97,10 @@ async function runWorker(config: Config): Promise<void> {
 function superviseWorkers(count: number, log: ReturnType<typeof createLogger>, showBanner: (a: Addresses) => void): void {
   let stopping = false;
   let bannerShown = false;
+  // Workers accept on the shared sockets themselves. With the default round-robin policy
+  // the primary accepts every connection and passes it over IPC: a new SMTP connection per
+  // message then costs the primary CPU and each client a round trip.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   const fork = () => {
     const worker = cluster.fork();
     worker.on('message', (msg: WorkerMessage) => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../errors/index.js';
 import type { IncomingMessage } from '../types.js';
 import { DEFAULT_MAILBOXES, SqliteStore } from './sqlite-store.js';
@@ -120,4 +121,23 @@ test('the schema survives reopening and removing a domain removes its accounts',
   assert.equal((await again.listAccounts()).length, 1);
   await again.removeDomain('example.test');
   assert.equal((await again.listAccounts()).length, 0);
+});
+
+test('a commit waits, without blocking the event loop, while another connection holds the write lock', async (t) => {
+  const { store, file } = tempStore(t);
+  await store.addDomain('example.test');
+  const a = await store.addAccount({ domain: 'example.test', localPart: 'a', passwordHash: 'x', quotaBytes: 0 });
+  const other = new Database(file);
+  t.after(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  const events: string[] = [];
+  const commit = store.commitIncoming([message({ localAccountIds: [a.id] })]).then(() => events.push('committed'));
+  // The event loop keeps running while the commit waits for the lock.
+  await new Promise((r) => setTimeout(r, 50));
+  events.push('other commits');
+  other.exec('COMMIT');
+  await commit;
+  assert.deepEqual(events, ['other commits', 'committed']);
+  const inbox = (await store.listMailboxes(a.id)).find((m) => m.name === 'INBOX')!;
+  assert.equal((await store.listMailboxMessages(inbox.id)).length, 1);
 });

@@ -1,7 +1,9 @@
 /**
  * The embedded store: SQLite through better-sqlite3 in WAL mode (DESIGN.md §4).
  * Several processes (cluster workers, the CLI) may open the same file; SQLite's locking
- * serialises writers and `busy_timeout` makes them wait instead of failing.
+ * serialises writers. A writer that finds the lock taken waits asynchronously and tries
+ * again (`retryBusy`), instead of SQLite's busy_timeout, which sleeps inside the call and
+ * so would freeze every session of this process for milliseconds at a time.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -50,6 +52,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
   private readonly commitBatchTx: Database.Transaction<(batch: IncomingMessage[]) => MailboxChange[]>;
+  private readonly busyTimeoutMs: number;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
@@ -58,8 +61,11 @@ export class SqliteStore implements Store {
     // FULL: a commit is fsync'd before it returns, because a 250 depends on it.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    // Opening and migrating happen once, before serving: a blocking wait is fine there.
+    this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     this.migrate();
+    this.db.pragma('busy_timeout = 0');
     this.stmts = this.prepare();
     this.commitBatchTx = this.db.transaction((batch: IncomingMessage[]) => this.commitBatchSync(batch));
   }
@@ -167,7 +173,7 @@ export class SqliteStore implements Store {
 
   async addDomain(name: string): Promise<DomainRecord> {
     if (this.stmts.domainByName.get(name)) throw new ConflictError(`domain ${name} exists already`);
-    this.stmts.insertDomain.run(name, Date.now());
+    await this.retryBusy(() => this.stmts.insertDomain.run(name, Date.now()));
     return toDomain(this.stmts.domainByName.get(name) as Row);
   }
 
@@ -182,12 +188,12 @@ export class SqliteStore implements Store {
 
   async removeDomain(name: string): Promise<void> {
     const domain = this.requireDomain(name);
-    this.stmts.deleteDomain.run(domain.id);
+    await this.retryBusy(() => this.stmts.deleteDomain.run(domain.id));
   }
 
   async setCatchAll(domain: string, localPart: string | null): Promise<void> {
     const record = this.requireDomain(domain);
-    this.stmts.setCatchAll.run(localPart, record.id);
+    await this.retryBusy(() => this.stmts.setCatchAll.run(localPart, record.id));
   }
 
   private requireDomain(name: string): DomainRecord {
@@ -224,7 +230,7 @@ export class SqliteStore implements Store {
       for (const mb of DEFAULT_MAILBOXES) this.stmts.insertMailbox.run(id, mb.name, mb.specialUse, uidValidity);
       return id;
     });
-    const id = create.immediate();
+    const id = await this.retryBusy(() => create.immediate());
     return toAccount(this.stmts.accountById.get(id) as Row);
   }
 
@@ -244,12 +250,12 @@ export class SqliteStore implements Store {
   }
 
   async setPassword(accountId: number, passwordHash: string): Promise<void> {
-    const info = this.stmts.setPassword.run(passwordHash, accountId);
+    const info = await this.retryBusy(() => this.stmts.setPassword.run(passwordHash, accountId));
     if (info.changes === 0) throw new NotFoundError(`account ${accountId} does not exist`);
   }
 
   async removeAccount(accountId: number): Promise<void> {
-    this.stmts.deleteAccount.run(accountId);
+    await this.retryBusy(() => this.stmts.deleteAccount.run(accountId));
   }
 
   // ---- aliases ----
@@ -268,7 +274,7 @@ export class SqliteStore implements Store {
       const id = Number(info.lastInsertRowid);
       targets.forEach((t, i) => this.stmts.insertAliasTarget.run(id, i, t));
     });
-    create.immediate();
+    await this.retryBusy(() => create.immediate());
     return (await this.getAlias(localPart, domain))!;
   }
 
@@ -285,7 +291,7 @@ export class SqliteStore implements Store {
   async removeAlias(localPart: string, domain: string): Promise<void> {
     const row = this.stmts.aliasByKey.get(domain, localPartKey(localPart)) as Row | undefined;
     if (!row) throw new NotFoundError(`alias ${localPart}@${domain} does not exist`);
-    this.stmts.deleteAlias.run(row.id);
+    await this.retryBusy(() => this.stmts.deleteAlias.run(row.id));
   }
 
   private toAlias(row: Row): AliasRecord {
@@ -324,9 +330,9 @@ export class SqliteStore implements Store {
   // ---- incoming mail ----
 
   async commitIncoming(batch: IncomingMessage[]): Promise<void> {
-    // IMMEDIATE: take the write lock up front so a concurrent writer makes us wait
-    // (busy_timeout) rather than fail with SQLITE_BUSY halfway through.
-    const changes = this.commitBatchTx.immediate(batch);
+    // IMMEDIATE: take the write lock up front, so a concurrent writer makes us wait
+    // (retryBusy) rather than fail with SQLITE_BUSY halfway through.
+    const changes = await this.retryBusy(() => this.commitBatchTx.immediate(batch));
     for (const change of changes) this.changes.emit('mailbox', change);
   }
 
@@ -392,6 +398,25 @@ export class SqliteStore implements Store {
 
   async isBlobReferenced(hash: string): Promise<boolean> {
     return Boolean(this.stmts.blobInMessages.get(hash) ?? this.stmts.blobInQueue.get(hash));
+  }
+
+  /**
+   * Runs a write, trying again while another connection holds the write lock. The first
+   * retries come at once (a commit holds the lock for well under a millisecond), later
+   * ones back off to a few milliseconds; past busyTimeoutMs the SQLITE_BUSY error stands.
+   */
+  private async retryBusy<T>(write: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return write();
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (!code.startsWith('SQLITE_BUSY') || Date.now() > deadline) throw err;
+      }
+      if (attempt < 20) await new Promise((r) => setImmediate(r));
+      else await new Promise((r) => setTimeout(r, Math.min(attempt - 19, 5)));
+    }
   }
 
   async close(): Promise<void> {
