@@ -112,8 +112,6 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
   const isSubmission = role !== 'mx';
   const connections = new Map<string, HookedConnection>();
   const perIp = new Map<string, number>();
-  /** The IP each counted session was counted under (a session refused before onConnect never was). */
-  const countedIp = new Map<string, string>();
 
   const server = new HookedSmtpServer({
     name: config.hostname,
@@ -146,13 +144,21 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
     },
     authRequiredMessage: REPLY.authRequired().message,
     logger: false,
-    onConnection: (c) => connections.set(c.id, c),
+    onConnection: (c) => {
+      connections.set(c.id, c);
+      // Counted on the socket itself: smtp-server calls onClose a turn after the socket
+      // closes, so a client that reconnects at once after QUIT would still be counted twice.
+      const ip: string = (c as unknown as { remoteAddress: string }).remoteAddress;
+      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+      c._socket.once('close', () => {
+        const count = (perIp.get(ip) ?? 1) - 1;
+        if (count <= 0) perIp.delete(ip);
+        else perIp.set(ip, count);
+      });
+    },
 
     onConnect(session, callback) {
-      const ip = session.remoteAddress;
-      const count = (perIp.get(ip) ?? 0) + 1;
-      perIp.set(ip, count);
-      countedIp.set(session.id, ip);
+      const count = perIp.get(session.remoteAddress) ?? 0;
       if (count > config.limits.connections_per_ip) return callback(REPLY.tooManyConnections());
       // AUTH is offered only once the channel is encrypted (RFC 8314 §3, RFC 4954 §4).
       if (isSubmission && !session.secure && !config.auth.allow_plaintext) {
@@ -168,12 +174,6 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
 
     onClose(session) {
       connections.delete(session.id);
-      const ip = countedIp.get(session.id);
-      if (ip === undefined) return;
-      countedIp.delete(session.id);
-      const count = (perIp.get(ip) ?? 1) - 1;
-      if (count <= 0) perIp.delete(ip);
-      else perIp.set(ip, count);
     },
 
     onAuth(auth: SMTPServerAuthentication, session, callback) {
