@@ -11,6 +11,7 @@ import { parseHostPort, type Config } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createSmtpServer, type SmtpRole } from './smtp/smtp-service.js';
 import { RecipientResolver } from './spool/resolve-recipient.js';
+import { MessageBodies } from './spool/message-bodies.js';
 import { Spool } from './spool/spool.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/types.js';
@@ -28,6 +29,8 @@ export interface RunningServer {
   store: Store;
   blobs: FsBlobStore;
   spool: Spool;
+  /** Reads stored message bodies (inline or blob file). */
+  bodies: MessageBodies;
   log: Logger;
   /** Where each enabled listener is bound (the real port when the config said 0). */
   addresses: Partial<Record<ServiceName, ListenAddress>>;
@@ -118,6 +121,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     store,
     blobs,
     spool,
+    bodies: new MessageBodies(store, blobs),
     log,
     addresses,
     async close() {

@@ -24,6 +24,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { AccountAdmin } from '../src/admin/accounts.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
+import { MessageBodies } from '../src/spool/message-bodies.js';
 import { loadConfig } from '../src/config/index.js';
 import { openStore } from '../src/main.js';
 import { createChildServer, dotStuff, sendRawSmtp, type ChildServer, type RawSendResult } from './helpers/child-server.js';
@@ -236,7 +237,7 @@ interface Stored {
 async function readMailboxes(server: ChildServer): Promise<{ stored: Map<number, Stored[]>; problems: string[] }> {
   const { config } = loadConfig({ file: server.configPath, env: {}, cwd: server.dir });
   const store = openStore(config);
-  const blobs = new FsBlobStore(path.join(server.dataDir, 'blobs'));
+  const bodies = new MessageBodies(store, new FsBlobStore(path.join(server.dataDir, 'blobs')));
   const stored = new Map<number, Stored[]>();
   const problems: string[] = [];
   try {
@@ -256,7 +257,7 @@ async function readMailboxes(server: ChildServer): Promise<{ stored: Map<number,
           lastUid = m.uid;
           let bytes: Buffer;
           try {
-            bytes = await blobs.read(m.blobHash);
+            bytes = await bodies.read(m.blobHash);
           } catch (err) {
             problems.push(`${address} INBOX UID ${m.uid}: blob ${m.blobHash} unreadable: ${(err as Error).message}`);
             continue;

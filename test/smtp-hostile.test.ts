@@ -248,8 +248,9 @@ test('a client that disconnects during DATA leaves nothing behind', async (t) =>
   assert.equal(status(await client.command('MAIL FROM:<sender@remote.test>')), '250 2.1.0');
   assert.equal(status(await client.command(`RCPT TO:<${ALICE}>`)), '250 2.1.5');
   assert.equal((await client.command('DATA')).code, 354);
-  client.write('Subject: cut\r\n\r\n' + 'partial line\r\n'.repeat(1000));
-  await waitFor(() => tmpFiles(server).length === 1, 'the DATA writer to start');
+  // Over the inline limit (128 KiB), so the body spills to a temporary file.
+  client.write('Subject: cut\r\n\r\n' + 'partial line\r\n'.repeat(12_000));
+  await waitFor(() => tmpFiles(server).length === 1, 'the DATA writer to spill to a file');
   client.close();
   await waitFor(() => tmpFiles(server).length === 0, 'temporary blob removed');
   assert.equal(await storedCount(server), 0);

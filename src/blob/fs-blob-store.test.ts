@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { FsBlobStore } from './fs-blob-store.js';
+import { FsBlobStore, type PendingBlob } from './fs-blob-store.js';
 
 function tempBlobs(t: { after: (fn: () => void) => void }): FsBlobStore {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-blob-'));
@@ -14,15 +14,31 @@ function tempBlobs(t: { after: (fn: () => void) => void }): FsBlobStore {
   return new FsBlobStore(dir);
 }
 
-test('a written blob is named by its SHA-256 and readable after publish', async (t) => {
+async function write(blobs: FsBlobStore, chunks: Buffer[], memoryLimit: number): Promise<PendingBlob> {
+  const writer = blobs.createWriter(memoryLimit);
+  await pipeline(Readable.from(chunks), writer);
+  return writer.result!;
+}
+
+test('a small body stays in memory, hashed, with no file', async (t) => {
+  const blobs = tempBlobs(t);
+  const body = Buffer.from('Subject: x\r\n\r\nhello\r\n');
+  const result = await write(blobs, [body.subarray(0, 5), body.subarray(5)], 1024);
+  assert.equal(result.tmpPath, null);
+  assert.deepEqual(result.data, body);
+  assert.equal(result.hash, createHash('sha256').update(body).digest('hex'));
+  assert.deepEqual(fs.readdirSync(path.join(blobs.root, 'tmp')), []);
+});
+
+test('a body over the memory limit spills to a file named by its SHA-256 after publish', async (t) => {
   const blobs = tempBlobs(t);
   const body = Buffer.from('Subject: x\r\n\r\nhello\r\n'.repeat(1000));
-  const writer = blobs.createWriter();
-  await pipeline(Readable.from([body.subarray(0, 7), body.subarray(7)]), writer);
-  const pending = writer.result!;
+  // The first chunk fits in memory; the second makes it spill, and both must reach the file.
+  const pending = await write(blobs, [body.subarray(0, 7), body.subarray(7)], 100);
+  assert.equal(pending.data, null);
   assert.equal(pending.hash, createHash('sha256').update(body).digest('hex'));
   assert.equal(pending.size, body.length);
-  assert.ok(fs.existsSync(pending.tmpPath), 'before publish the body is only in tmp/');
+  assert.ok(pending.tmpPath && fs.existsSync(pending.tmpPath), 'before publish the body is only in tmp/');
   await blobs.publish([pending]);
   assert.equal(fs.existsSync(pending.tmpPath), false);
   assert.deepEqual(await blobs.read(pending.hash), body);
@@ -30,12 +46,7 @@ test('a written blob is named by its SHA-256 and readable after publish', async 
 
 test('publishing the same content twice keeps one copy', async (t) => {
   const blobs = tempBlobs(t);
-  const results = [];
-  for (let i = 0; i < 2; i++) {
-    const writer = blobs.createWriter();
-    await pipeline(Readable.from([Buffer.from('same bytes')]), writer);
-    results.push(writer.result!);
-  }
+  const results = [await write(blobs, [Buffer.from('same bytes')], 0), await write(blobs, [Buffer.from('same bytes')], 0)];
   await blobs.publish(results);
   const dir = path.dirname(blobs.pathOf(results[0].hash));
   assert.deepEqual(fs.readdirSync(dir), [results[0].hash]);
@@ -43,10 +54,9 @@ test('publishing the same content twice keeps one copy', async (t) => {
 
 test('sweepTmp removes unpublished leftovers', async (t) => {
   const blobs = tempBlobs(t);
-  const writer = blobs.createWriter();
-  await pipeline(Readable.from([Buffer.from('abandoned')]), writer);
+  const pending = await write(blobs, [Buffer.from('abandoned')], 0);
   assert.equal(await blobs.sweepTmp(), 1);
-  assert.equal(fs.existsSync(writer.result!.tmpPath), false);
+  assert.equal(fs.existsSync(pending.tmpPath!), false);
 });
 
 test('pathOf refuses anything but a hash (no path traversal)', (t) => {

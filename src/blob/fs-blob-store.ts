@@ -8,23 +8,29 @@
  * A crash between the phases leaves files in `tmp/` (swept at start) or unreferenced blobs
  * (harmless; collected later), never a row without its body.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 
+/** A finished body: in memory (`data`) or in an fsync'd temporary file (`tmpPath`). */
 export interface PendingBlob {
-  tmpPath: string;
+  tmpPath: string | null;
+  data: Buffer | null;
   hash: string;
   size: number;
 }
+
+/** Bodies up to this size are kept in memory and stored inline in the database. */
+export const DEFAULT_INLINE_LIMIT = 128 * 1024;
 
 export class FsBlobStore {
   readonly root: string;
   private readonly tmpDir: string;
   /** Shard directories known to exist durably, so their parent needs no fsync again. */
   private readonly knownShards = new Set<string>();
+  private writerCount = 0;
 
   constructor(root: string) {
     this.root = root;
@@ -39,8 +45,8 @@ export class FsBlobStore {
     return names.length;
   }
 
-  createWriter(): BlobWriter {
-    return new BlobWriter(path.join(this.tmpDir, `${process.pid}-${randomBytes(9).toString('hex')}`));
+  createWriter(memoryLimit = DEFAULT_INLINE_LIMIT): BlobWriter {
+    return new BlobWriter(path.join(this.tmpDir, `${process.pid}-${++this.writerCount}`), memoryLimit);
   }
 
   pathOf(hash: string): string {
@@ -48,8 +54,13 @@ export class FsBlobStore {
     return path.join(this.root, hash.slice(0, 2), hash);
   }
 
-  /** Moves finished blobs into place and makes the renames durable (one fsync per directory). */
-  async publish(blobs: PendingBlob[]): Promise<void> {
+  /**
+   * Moves finished file blobs into place and makes the renames durable (one fsync per
+   * directory). Blobs held in memory are skipped: they go into the database.
+   */
+  async publish(pending: PendingBlob[]): Promise<void> {
+    const blobs = pending.filter((b): b is PendingBlob & { tmpPath: string } => b.tmpPath !== null);
+    if (blobs.length === 0) return;
     const dirs = new Set<string>();
     const newShards: string[] = [];
     await Promise.all(
@@ -73,7 +84,7 @@ export class FsBlobStore {
   }
 
   async discard(blob: Pick<PendingBlob, 'tmpPath'>): Promise<void> {
-    await fsp.rm(blob.tmpPath, { force: true });
+    if (blob.tmpPath) await fsp.rm(blob.tmpPath, { force: true });
   }
 
   async read(hash: string): Promise<Buffer> {
@@ -99,27 +110,23 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * A Writable that streams into a temporary file while computing its SHA-256.
- * After 'finish', `result` holds the fsync'd file's path, hash and size.
+ * A Writable that collects a message body while computing its SHA-256. Bodies up to
+ * `memoryLimit` stay in memory (`result.data`), to be stored inline with their rows;
+ * a larger body spills to a temporary file that is fsync'd at the end (`result.tmpPath`).
+ * Plain callback fs calls: each costs one thread-pool round trip and no promise machinery.
  */
 export class BlobWriter extends Writable {
   result: PendingBlob | null = null;
-  private handle: fsp.FileHandle | null = null;
   private readonly hash: Hash = createHash('sha256');
   private size = 0;
+  private memory: Buffer[] = [];
+  private fd: number | null = null;
 
-  constructor(readonly tmpPath: string) {
+  constructor(
+    readonly tmpPath: string,
+    private readonly memoryLimit: number,
+  ) {
     super({ highWaterMark: 256 * 1024 });
-  }
-
-  override _construct(callback: (error?: Error | null) => void): void {
-    fsp.open(this.tmpPath, 'wx', 0o640).then(
-      (h) => {
-        this.handle = h;
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
@@ -128,31 +135,55 @@ export class BlobWriter extends Writable {
       this.hash.update(b);
       this.size += b.length;
     }
-    this.handle!.writev(buffers).then(
-      () => callback(),
-      (err: Error) => callback(err),
-    );
+    if (this.fd === null && this.size <= this.memoryLimit) {
+      this.memory.push(...buffers);
+      return callback();
+    }
+    if (this.fd !== null) return this.writeAll(buffers, callback);
+    fs.open(this.tmpPath, 'wx', 0o640, (err, fd) => {
+      if (err) return callback(err);
+      this.fd = fd;
+      const spilled = [...this.memory, ...buffers];
+      this.memory = [];
+      this.writeAll(spilled, callback);
+    });
+  }
+
+  private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+    fs.writev(this.fd!, buffers, (err, written) => {
+      if (err) return callback(err);
+      const total = buffers.reduce((n, b) => n + b.length, 0);
+      if (written === total) return callback();
+      // A short write: continue with what is left.
+      const rest = Buffer.concat(buffers).subarray(written);
+      this.writeAll([rest], callback);
+    });
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    const handle = this.handle!;
-    handle
-      .sync()
-      .then(() => handle.close())
-      .then(() => {
-        this.handle = null;
-        this.result = { tmpPath: this.tmpPath, hash: this.hash.digest('hex'), size: this.size };
+    const digest = () => this.hash.digest('hex');
+    if (this.fd === null) {
+      this.result = { tmpPath: null, data: Buffer.concat(this.memory, this.size), hash: digest(), size: this.size };
+      this.memory = [];
+      return callback();
+    }
+    const fd = this.fd;
+    fs.fsync(fd, (syncErr) => {
+      fs.close(fd, (closeErr) => {
+        this.fd = null;
+        const err = syncErr ?? closeErr;
+        if (err) return callback(err);
+        this.result = { tmpPath: this.tmpPath, data: null, hash: digest(), size: this.size };
         callback();
-      }, callback);
+      });
+    });
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const handle = this.handle;
-    this.handle = null;
-    if (!handle) return callback(error);
-    handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    const fd = this.fd;
+    this.fd = null;
+    this.memory = [];
+    if (fd === null) return callback(error);
+    fs.close(fd, () => callback(error));
   }
 }

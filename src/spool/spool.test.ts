@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { MessageBodies } from './message-bodies.js';
 import { newQueueId, Spool, type SpoolEnvelope } from './spool.js';
 
 async function setup(t: { after: (fn: () => void) => void }) {
@@ -55,7 +56,8 @@ test('concurrent enqueues share commits and all land in INBOX', async (t) => {
   const inbox = (await store.listMailboxes(account.id)).find((m) => m.name === 'INBOX')!;
   const stored = await store.listMailboxMessages(inbox.id);
   assert.equal(stored.length, 30);
-  const bodies = await Promise.all(stored.map((m) => blobs.read(m.blobHash)));
+  const reader = new MessageBodies(store, blobs);
+  const bodies = await Promise.all(stored.map((m) => reader.read(m.blobHash)));
   assert.deepEqual(bodies.map(String).sort(), Array.from({ length: 30 }, (_, i) => `message ${i}\r\n`).sort());
 });
 

@@ -3,15 +3,15 @@
  * envelope become durable here, and only then may the client hear 250.
  *
  * Group commit: sessions that finish DATA while a commit is running wait for the next one,
- * so a burst of N messages costs one database fsync and one fsync per blob directory
- * instead of N of each.
+ * so a burst of N messages costs one database fsync (and, for bodies too large to go
+ * inline, one fsync per blob directory) instead of N of each.
  */
 import { randomBytes } from 'node:crypto';
 import type { FsBlobStore, PendingBlob } from '../blob/fs-blob-store.js';
 import type { IncomingMessage, Store } from '../store/types.js';
 
 /** The envelope of a message; its queue id comes from newQueueId() when the session starts DATA. */
-export type SpoolEnvelope = Omit<IncomingMessage, 'blobHash' | 'size'>;
+export type SpoolEnvelope = Omit<IncomingMessage, 'blobHash' | 'size' | 'inlineBody'>;
 
 interface Waiting {
   blob: PendingBlob;
@@ -33,7 +33,7 @@ export class Spool {
 
   /** Makes the message durable; resolves with its queue id once blob and rows are on disk. */
   enqueue(blob: PendingBlob, envelope: SpoolEnvelope): Promise<string> {
-    const message: IncomingMessage = { ...envelope, blobHash: blob.hash, size: blob.size };
+    const message: IncomingMessage = { ...envelope, blobHash: blob.hash, size: blob.size, inlineBody: blob.data };
     return new Promise<string>((resolve, reject) => {
       this.waiting.push({ blob, message, resolve, reject });
       // Give sessions finishing in this same turn of the event loop a chance to join.

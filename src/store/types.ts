@@ -71,11 +71,17 @@ export interface RecipientDsn {
   orcpt: { addrType: string; address: string } | null;
 }
 
-/** One message ready to be committed: its body is already a durable blob. */
+/** One message ready to be committed. */
 export interface IncomingMessage {
   queueId: string;
   blobHash: string;
   size: number;
+  /**
+   * The body itself, for small messages: stored in the same transaction as the rows, so
+   * they cost no file writes or fsyncs of their own. Null: the body is already a durable
+   * file in the blob store.
+   */
+  inlineBody: Buffer | null;
   receivedAt: number;
   /** "" for the null reverse-path <>. */
   reversePath: string;
@@ -174,6 +180,9 @@ export interface Store {
 
   listQueue(): Promise<QueueMessageRecord[]>;
   getQueueMessage(queueId: string): Promise<QueueMessageRecord | null>;
+
+  /** A body stored inline by commitIncoming, or null when it is not in the database. */
+  readInlineBody(hash: string): Promise<Buffer | null>;
 
   /** Every blob hash that a row still references (for garbage collection). */
   isBlobReferenced(hash: string): Promise<boolean>;

@@ -75,7 +75,7 @@ export async function startTestServer(overrides: Overrides = {}): Promise<TestSe
       const account = await admin.getUser(address);
       const inbox = (await server.store.listMailboxes(account.id)).find((m) => m.name === 'INBOX')!;
       const messages = await server.store.listMailboxMessages(inbox.id);
-      return Promise.all(messages.map((m) => server.blobs.read(m.blobHash)));
+      return Promise.all(messages.map((m) => server.bodies.read(m.blobHash)));
     },
     async close() {
       await server.close();

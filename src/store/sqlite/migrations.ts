@@ -109,4 +109,11 @@ export const migrations: string[] = [
   );
   CREATE INDEX delivery_attempts_recipient ON delivery_attempts(recipient_id);
   `,
+  // 2: small message bodies inline, committed in the same transaction as their rows.
+  `
+  CREATE TABLE blob_data (
+    hash  TEXT PRIMARY KEY,                    -- SHA-256 hex of data, as in blobs/
+    data  BLOB NOT NULL
+  );
+  `,
 ];

@@ -24,6 +24,7 @@ function message(overrides: Partial<IncomingMessage>): IncomingMessage {
     queueId: 'Q1',
     blobHash: 'a'.repeat(64),
     size: 10,
+    inlineBody: null,
     receivedAt: 1000,
     reversePath: 'bob@remote.test',
     dsn: { ret: null, envid: null },

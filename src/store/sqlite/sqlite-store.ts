@@ -164,6 +164,8 @@ export class SqliteStore implements Store {
       queueRecipients: db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY id'),
       allQueueRecipients: db.prepare('SELECT * FROM queue_recipients ORDER BY id'),
 
+      insertBlobData: db.prepare('INSERT OR IGNORE INTO blob_data (hash, data) VALUES (?, ?)'),
+      blobData: db.prepare('SELECT data FROM blob_data WHERE hash = ?'),
       blobInMessages: db.prepare('SELECT 1 FROM messages WHERE blob_hash = ? LIMIT 1'),
       blobInQueue: db.prepare('SELECT 1 FROM queue_messages WHERE blob_hash = ? LIMIT 1'),
     };
@@ -339,6 +341,7 @@ export class SqliteStore implements Store {
   private commitBatchSync(batch: IncomingMessage[]): MailboxChange[] {
     const changes: MailboxChange[] = [];
     for (const msg of batch) {
+      if (msg.inlineBody) this.stmts.insertBlobData.run(msg.blobHash, msg.inlineBody);
       for (const accountId of msg.localAccountIds) {
         const inbox = this.stmts.inboxOf.get(accountId) as Row | undefined;
         // An account removed between RCPT and commit: nothing to deliver into.
@@ -394,6 +397,11 @@ export class SqliteStore implements Store {
     const row = this.stmts.queueMessage.get(queueId) as Row | undefined;
     if (!row) return null;
     return toQueueMessage(row, (this.stmts.queueRecipients.all(queueId) as Row[]).map(toRecipient));
+  }
+
+  async readInlineBody(hash: string): Promise<Buffer | null> {
+    const row = this.stmts.blobData.get(hash) as Row | undefined;
+    return row ? (row.data as Buffer) : null;
   }
 
   async isBlobReferenced(hash: string): Promise<boolean> {
