@@ -5,7 +5,7 @@
  *  - submissions: port 465, the same over implicit TLS (RFC 8314).
  */
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import type {
   SMTPServerAddress,
@@ -324,7 +324,10 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       stream.destroy();
     }, config.limits.data_timeout);
     try {
-      await pipeline(stream, guard, writer);
+      // The callback form: the promise one makes an AbortController per message.
+      await new Promise<void>((resolve, reject) =>
+        pipeline(stream, guard, writer, (err) => (err ? reject(err) : resolve())),
+      );
     } catch (err) {
       await deps.blobs.discard(writer);
       if (timedOut) throw REPLY.dataTimeout();

@@ -69,19 +69,24 @@ export class Spool {
 
 const QUEUE_ID_ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ';
 
+/** Random per process, so ids made in the same millisecond by two workers differ. */
+const PROCESS_PREFIX = [...randomBytes(4)].map((b) => QUEUE_ID_ALPHABET[b % 31]).join('');
+let sequence = 0;
+
+function base31(value: number, digits: number): string {
+  let out = '';
+  for (let i = 0; i < digits; i++) {
+    out = QUEUE_ID_ALPHABET[value % 31] + out;
+    value = Math.floor(value / 31);
+  }
+  return out;
+}
+
 /**
  * A queue id like Postfix's: sortable by time, unique across processes, and free of vowels
- * so it never spells words in logs. 10 time characters + 8 random ones.
+ * so it never spells words in logs. 10 time characters, 4 for the process, 4 of a counter.
  */
 export function newQueueId(now = Date.now()): string {
-  let time = '';
-  let t = now;
-  for (let i = 0; i < 10; i++) {
-    time = QUEUE_ID_ALPHABET[t % 31] + time;
-    t = Math.floor(t / 31);
-  }
-  const random = randomBytes(8);
-  let tail = '';
-  for (const byte of random) tail += QUEUE_ID_ALPHABET[byte % 31];
-  return time + tail;
+  sequence = (sequence + 1) % 31 ** 4;
+  return base31(now, 10) + PROCESS_PREFIX + base31(sequence, 4);
 }
