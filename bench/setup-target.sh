@@ -44,8 +44,8 @@ http = ""
 
 [limits]
 # All load comes from 127.0.0.1. Postfix exempts \$mynetworks from its per-client limits
-# by default; without this, 50 sessions with a new connection per message can trip the
-# default per-IP limit (a closed connection is uncounted a tick later than it closes).
+# by default; here 50 sessions with a new connection per message sit right at the default
+# per-IP limit of 50, where a reconnect can race the server's close of the previous one.
 connections_per_ip = 10000
 
 [log]
