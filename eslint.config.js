@@ -25,4 +25,13 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
+  {
+    // Plain Node scripts: linted, but without type information (they are not in tsconfig).
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
 );
