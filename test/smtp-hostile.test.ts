@@ -346,3 +346,14 @@ test('a store failure at commit gives 451 4.3.0, stores nothing, and the next me
   assert.equal(status(ok.end!), '250 2.0.0');
   assert.equal((await server.inbox(ALICE)).length, 1);
 });
+
+test('more connections than limits.connections get 421 4.3.2 at the greeting', async (t) => {
+  const server = await mailServer(t, { limits: { connections: 1 } });
+  const first = await rawClient(t, server);
+  const second = await RawSmtpClient.connect(server.port('smtp'));
+  t.after(() => second.close());
+  assert.equal(status(second.greeting), '421 4.3.2');
+  await second.waitClosed();
+  // The connection that got in keeps working.
+  assert.equal(status(await first.ehlo()), '250');
+});

@@ -77,7 +77,8 @@ function applyHooks(connection: any): void {
   connection.init = function (this: any) {
     this._setListeners(() => {
       if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) {
-        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+        // 4.3.2 "system not accepting network messages" (RFC 3463), as Postfix answers.
+        return this.send(421, `4.3.2 ${this.name} Too many connected clients, try again in a moment`, false);
       }
       this.connectionReady();
     });
