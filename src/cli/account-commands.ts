@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { AccountAdmin, generatePassword } from '../admin/accounts.js';
 import { formatSize, parseSize } from '../config/index.js';
 import { UsageError } from '../errors/index.js';
-import { displayDomain, formatMailbox } from '../mail/address.js';
+import { displayDomain, formatMailbox, splitStoredAddress } from '../mail/address.js';
 import { addConfigOption, print, readStdin, withStore, type ConfigOption } from './context.js';
 
 interface PasswordOptions extends ConfigOption {
@@ -112,8 +112,8 @@ export function registerAccountCommands(program: Command): void {
       withStore(opts, async (store) => {
         for (const a of await new AccountAdmin(store).listAliases(domainName)) {
           const targets = a.targets.map((t) => {
-            const at = t.lastIndexOf('@');
-            return `${t.slice(0, at)}@${displayDomain(t.slice(at + 1))}`;
+            const { local, domain } = splitStoredAddress(t);
+            return `${local}@${displayDomain(domain)}`;
           });
           print(`${formatMailbox({ local: a.localPart, domain: a.domain }, { unicode: true })} -> ${targets.join(', ')}`);
         }

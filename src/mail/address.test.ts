@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  addressKey,
+  splitStoredAddress,
   AddressSyntaxError,
   decodeXtext,
   displayDomain,
@@ -367,4 +369,11 @@ describe('properties', () => {
       { numRuns: 3000 },
     );
   });
+});
+
+test('addressKey folds the local part case; splitStoredAddress splits at the last @', () => {
+  assert.equal(addressKey({ local: 'Ana.Novak', domain: 'xn--pota-h6a.si' }), 'ana.novak@xn--pota-h6a.si');
+  assert.equal(addressKey({ local: 'ANA', domain: 'a.test' }), addressKey({ local: 'ana', domain: 'a.test' }));
+  assert.deepEqual(splitStoredAddress('"a@b"@c.test'), { local: '"a@b"', domain: 'c.test' });
+  assert.deepEqual(splitStoredAddress('user@example.test'), { local: 'user', domain: 'example.test' });
 });

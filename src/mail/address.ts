@@ -289,6 +289,20 @@ export function localPartKey(local: string): string {
   return s.normalize('NFC').toLowerCase();
 }
 
+/** The case-insensitive identity of an address (`localPartKey@domain`), for sets and maps. */
+export function addressKey(mailbox: Mailbox): string {
+  return `${localPartKey(mailbox.local)}@${mailbox.domain}`;
+}
+
+/**
+ * Splits an address the store holds (already normalized by parseMailbox: local@A-label)
+ * at its last "@", without validating it again.
+ */
+export function splitStoredAddress(address: string): Mailbox {
+  const at = address.lastIndexOf('@');
+  return { local: address.slice(0, at), domain: address.slice(at + 1) };
+}
+
 /** Decode a complete Quoted-string, or null if `s` is not one. */
 function unquote(s: string): string | null {
   let out = '';

@@ -18,12 +18,14 @@ import type { FsBlobStore } from '../blob/fs-blob-store.js';
 import type { Config } from '../config/index.js';
 import { SmtpReplyError } from '../errors/index.js';
 import {
+  addressKey,
   AddressSyntaxError,
   formatMailbox,
   localPartKey,
   parseMailbox,
   parseOrcpt,
   splitPlusTag,
+  splitStoredAddress,
   validateEnvid,
   type Mailbox,
 } from '../mail/address.js';
@@ -64,6 +66,7 @@ interface PostaSession extends SMTPServerSession {
 
 const REPLY = {
   authRequired: () => new SmtpReplyError(530, '5.7.0', 'Authentication required'),
+  badCredentials: () => new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid'),
   relayDenied: () => new SmtpReplyError(550, '5.7.1', 'Relay access denied'),
   userUnknown: () => new SmtpReplyError(550, '5.1.1', 'Recipient address rejected: user unknown'),
   badSender: () => new SmtpReplyError(501, '5.1.7', 'Bad sender address syntax'),
@@ -184,14 +187,14 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       const { authzid, authcid } = auth as { authzid?: string; authcid?: string };
       if (authzid && authcid && authzid.toLowerCase() !== authcid.toLowerCase()) {
         log.info({ sid: session.id, ip, user: authcid, authzid }, 'smtp auth refused: authzid differs');
-        return callback(new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid'));
+        return callback(REPLY.badCredentials());
       }
       deps.authenticator.authenticate(auth.username ?? '', auth.password ?? '', ip).then(
         (result) => {
           if (result.ok) return callback(null, { user: result.account.id });
           log.info({ sid: session.id, ip, user: auth.username, reason: result.reason }, 'smtp auth failed');
           if (result.reason === 'rate-limited') return callback(REPLY.tooManyFailures());
-          callback(new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid'));
+          callback(REPLY.badCredentials());
         },
         (err: unknown) => {
           log.error({ sid: session.id, err }, 'smtp auth error');
@@ -270,18 +273,14 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       case 'foreign':
         // Only authenticated users may send to other domains: never an open relay.
         if (!isSubmission || !session.user) throw REPLY.relayDenied();
-        tx.remote.set(`${localPartKey(mailbox.local)}@${mailbox.domain}`, {
-          forwardPath: formatMailbox(mailbox),
-          domain: mailbox.domain,
-          dsn,
-        });
+        tx.remote.set(addressKey(mailbox), { forwardPath: formatMailbox(mailbox), domain: mailbox.domain, dsn });
         break;
       case 'unknown':
         throw REPLY.userUnknown();
       case 'ours':
         for (const id of resolution.accountIds) tx.localAccountIds.add(id);
         for (const r of resolution.remote) {
-          tx.remote.set(`${localPartKey(r.local)}@${r.domain}`, { forwardPath: formatMailbox(r), domain: r.domain, dsn });
+          tx.remote.set(addressKey(r), { forwardPath: formatMailbox(r), domain: r.domain, dsn });
         }
         break;
     }
@@ -394,11 +393,8 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
 }
 
 function aliasNames(targets: string[] | undefined, local: string, domain: string): boolean {
-  const me = `${localPartKey(local)}@${domain}`;
-  return (targets ?? []).some((t) => {
-    const at = t.lastIndexOf('@');
-    return `${localPartKey(t.slice(0, at))}@${t.slice(at + 1)}` === me;
-  });
+  const me = addressKey({ local, domain });
+  return (targets ?? []).some((t) => addressKey(splitStoredAddress(t)) === me);
 }
 
 function rawCommand(address: SMTPServerAddress) {

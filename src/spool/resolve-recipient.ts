@@ -4,7 +4,7 @@
  * Unknown local users are found here, at RCPT time, so we reject instead of bouncing
  * later (no backscatter, DESIGN.md §3).
  */
-import { localPartKey, splitPlusTag } from '../mail/address.js';
+import { addressKey, localPartKey, splitPlusTag, splitStoredAddress } from '../mail/address.js';
 import type { AccountRecord, Store } from '../store/types.js';
 
 export type Resolution =
@@ -58,7 +58,7 @@ export class RecipientResolver {
 
   /** Adds the final destinations of local@domain; false when nothing by that name exists. */
   private async expand(local: string, domain: string, depth: number, found: Expansion): Promise<boolean> {
-    const key = `${localPartKey(local)}@${domain}`;
+    const key = addressKey({ local, domain });
     if (found.seen.has(key)) return true; // already expanded on this path: a loop, or a repeat
     found.seen.add(key);
     if (depth > MAX_ALIAS_DEPTH || found.accountIds.size + found.remote.size >= MAX_EXPANSION) return true;
@@ -80,8 +80,8 @@ export class RecipientResolver {
     const alias = await this.store.getAlias(local, domain);
     if (alias) {
       for (const target of alias.targets) {
-        const at = target.lastIndexOf('@');
-        await this.expand(target.slice(0, at), target.slice(at + 1), depth + 1, found);
+        const next = splitStoredAddress(target);
+        await this.expand(next.local, next.domain, depth + 1, found);
       }
       return true;
     }
