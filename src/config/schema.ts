@@ -42,10 +42,24 @@ export interface Config {
     data_timeout: number;
   };
   dns: { servers: string[] };
-  delivery: { smtp_port: number; relay_host: string };
+  delivery: {
+    smtp_port: number;
+    relay_host: string;
+    relay_username: string;
+    relay_password: string;
+    max_connections: number;
+    max_connections_per_domain: number;
+    connect_timeout: number;
+    command_timeout: number;
+    data_timeout: number;
+  };
   queue: { retry_min: number; retry_max: number; delay_warning: number; lifetime: number };
+  dsn: { language: DsnLanguage };
   log: { level: LogLevel };
 }
+
+export const DSN_LANGUAGES = ['en', 'sl'] as const;
+export type DsnLanguage = (typeof DSN_LANGUAGES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -233,8 +247,33 @@ const deliverySection = section('delivery', {
   smtp_port: int(1, 65535, 25).prefault(25).describe('Port to connect to on remote MX hosts (tests change it).'),
   relay_host: text('"smtp.example.net:587"', (v) => hostPortProblem(v, 'smtp.example.net:587', 'to deliver directly to MX hosts', false))
     .prefault('')
-    .describe('Optional smarthost "host:port": send all remote mail through it instead of looking up MX hosts.'),
+    .describe('Optional smarthost "host:port": send all remote mail through it instead of looking up MX hosts. Port 465 means implicit TLS.'),
+  relay_username: text('"user@example.net"').prefault('').describe('AUTH user name for relay_host; empty: no AUTH.'),
+  relay_password: text('"secret"').prefault('').describe('AUTH password for relay_host (sent only over TLS).'),
+  max_connections: int(1, 100_000, 100).prefault(100).describe('Most concurrent outbound SMTP connections, per worker.'),
+  max_connections_per_domain: int(1, 10_000, 10)
+    .prefault(10)
+    .describe('Most concurrent outbound SMTP connections to one destination domain, per worker.'),
+  connect_timeout: duration().prefault('30s').describe('Time allowed to open a TCP connection to a remote host.'),
+  command_timeout: duration()
+    .prefault('5m')
+    .describe('Time allowed for each reply of a remote server (greeting, EHLO, MAIL, RCPT, DATA); RFC 5321 §4.5.3.2 asks for at least 5m.'),
+  data_timeout: duration()
+    .prefault('10m')
+    .describe('Time allowed for sending the message and for the reply to its final dot; RFC 5321 §4.5.3.2 asks for at least 10m.'),
 })
+  .superRefine((d, ctx) => {
+    if (d.relay_username && !d.relay_host) {
+      ctx.addIssue({ code: 'custom', path: ['relay_username'], message: 'relay_username is set but relay_host is empty; set relay_host or remove relay_username' });
+    }
+    if (d.max_connections_per_domain > d.max_connections) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_connections_per_domain'],
+        message: 'max_connections_per_domain is larger than max_connections; make it at most max_connections',
+      });
+    }
+  })
   .prefault({})
   .describe('Outbound delivery.');
 
@@ -251,6 +290,15 @@ const queueSection = section('queue', {
   })
   .prefault({})
   .describe('The outbound queue: retries and bounces.');
+
+const dsnSection = section('dsn', {
+  language: z
+    .enum(DSN_LANGUAGES, { error: (iss) => `${showValue(iss.input)} is not a DSN language; write one of ${DSN_LANGUAGES.map((l) => `"${l}"`).join(', ')}` })
+    .prefault('en')
+    .describe(`Language of the human-readable part of delivery notices: ${DSN_LANGUAGES.join(', ')}.`),
+})
+  .prefault({})
+  .describe('Delivery status notifications (bounces and delay warnings) sent to senders.');
 
 const logSection = section('log', {
   level: z
@@ -280,6 +328,7 @@ export const configSchema = z.strictObject(
     dns: dnsSection,
     delivery: deliverySection,
     queue: queueSection,
+    dsn: dsnSection,
     log: logSection,
   },
   {
