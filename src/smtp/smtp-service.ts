@@ -56,6 +56,8 @@ interface Transaction {
   envid: string | null;
   localAccountIds: Set<number>;
   remote: Map<string, { forwardPath: string; domain: string; dsn: RecipientDsn }>;
+  /** Local recipients that asked for NOTIFY=SUCCESS (RFC 3461 §4.1): they get a "delivered" notice. */
+  deliveredLocally: Map<string, { forwardPath: string; domain: string; dsn: RecipientDsn }>;
   /** The last accepted forward-path, normalized (for the Received header's "for"). */
   lastForwardPath: string | null;
 }
@@ -257,7 +259,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
       // Users' mail always has a sender; the null reverse-path is for notifications.
       throw REPLY.notOwner();
     }
-    session.envelope.posta = { reversePath, envid, localAccountIds: new Set(), remote: new Map(), lastForwardPath: null };
+    session.envelope.posta = { reversePath, envid, localAccountIds: new Set(), remote: new Map(), deliveredLocally: new Map(), lastForwardPath: null };
   }
 
   async function handleRcptTo(address: SMTPServerAddress, session: PostaSession): Promise<void> {
@@ -279,6 +281,9 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
         throw REPLY.userUnknown();
       case 'ours':
         for (const id of resolution.accountIds) tx.localAccountIds.add(id);
+        if (resolution.accountIds.length > 0 && dsn.notify?.includes('SUCCESS')) {
+          tx.deliveredLocally.set(addressKey(mailbox), { forwardPath: formatMailbox(mailbox), domain: mailbox.domain, dsn });
+        }
         for (const r of resolution.remote) {
           tx.remote.set(addressKey(r), { forwardPath: formatMailbox(r), domain: r.domain, dsn });
         }
@@ -365,6 +370,7 @@ export function createSmtpServer(role: SmtpRole, deps: SmtpServiceDeps): HookedS
         helo: session.hostNameAppearsAs || '',
         localAccountIds: [...tx.localAccountIds],
         remoteRecipients: [...tx.remote.values()],
+        deliveredLocally: [...tx.deliveredLocally.values()],
       });
     } catch (err) {
       await deps.blobs.discard(blob);

@@ -96,21 +96,51 @@ export interface IncomingMessage {
   localAccountIds: number[];
   /** Remote recipients, stored in the queue for outbound delivery. */
   remoteRecipients: Array<{ forwardPath: string; domain: string; dsn: RecipientDsn }>;
+  /**
+   * Local recipients that asked for NOTIFY=SUCCESS: kept as delivered queue rows that owe
+   * a "delivered" notice (RFC 3461 §5.2.1 ... §6.2).
+   */
+  deliveredLocally?: Array<{ forwardPath: string; domain: string; dsn: RecipientDsn }>;
+  /** 'dsn' for a notice we made; 'postmaster' for a copy of an undeliverable notice. */
+  noticeKind?: NoticeKind | null;
+  /**
+   * The notice this message is: committing it settles what the listed recipients were
+   * owed, in the same transaction, so a notice is sent exactly once even across crashes.
+   */
+  settlesNotices?: { recipientIds: number[]; kind: NoticeDue };
 }
+
+export type NoticeKind = 'dsn' | 'postmaster';
+/** A notice a recipient still owes its sender. */
+export type NoticeDue = 'delay' | 'failure' | 'success';
+
+export type RecipientState = 'queued' | 'deferred' | 'hold' | 'delivered' | 'failed';
 
 export interface QueueRecipientRecord {
   id: number;
   forwardPath: string;
   domain: string;
-  state: 'queued' | 'deferred' | 'hold' | 'delivered' | 'failed';
+  state: RecipientState;
   attempts: number;
+  /** When it is due; while a delivery owns it (leaseOwner set), when that lease runs out. */
   nextAttemptAt: number;
+  leaseOwner: string | null;
+  /** The last reply or error, on one line. */
   lastError: string | null;
+  /** RFC 3463 code that goes with lastError. */
+  lastStatus: string | null;
+  remoteMta: string | null;
+  lastAttemptAt: number | null;
+  /** The next hop took our DSN parameters, so it, not we, reports success. */
+  remoteDsn: boolean;
+  delayNotified: boolean;
+  noticeDue: NoticeDue | null;
   notify: RecipientDsn['notify'];
   orcpt: RecipientDsn['orcpt'];
 }
 
-export interface QueueMessageRecord {
+/** A queued message's envelope without its recipients. */
+export interface QueueEnvelopeRecord {
   queueId: string;
   reversePath: string;
   blobHash: string;
@@ -122,8 +152,63 @@ export interface QueueMessageRecord {
   submitterAccountId: number | null;
   clientIp: string;
   helo: string;
+  noticeKind: NoticeKind | null;
+  finishedAt: number | null;
+}
+
+export interface QueueMessageRecord extends QueueEnvelopeRecord {
   recipients: QueueRecipientRecord[];
 }
+
+/** One recorded delivery attempt of one recipient, for `posta queue show`. */
+export interface DeliveryAttemptRecord {
+  recipientId: number;
+  forwardPath: string;
+  startedAt: number;
+  host: string | null;
+  ip: string | null;
+  reply: string | null;
+  status: string | null;
+  outcome: string | null;
+  transcript: string | null;
+}
+
+/** Recipients a scheduler takes: each owned by it until its lease runs out. */
+export interface ClaimRequest {
+  owner: string;
+  now: number;
+  leaseUntil: number;
+  limit: number;
+  /** Destinations this scheduler has no room for now; their recipients stay in the queue. */
+  excludeDomains: string[];
+}
+
+export interface ClaimedRecipient {
+  message: QueueEnvelopeRecord;
+  recipient: QueueRecipientRecord;
+}
+
+/** The outcome of one attempt for some recipients of one message. */
+export interface AttemptResult {
+  queueId: string;
+  startedAt: number;
+  host: string | null;
+  ip: string | null;
+  /** Kept when something was not delivered (the trace). */
+  transcript: string[] | null;
+  recipients: Array<{
+    recipientId: number;
+    state: 'delivered' | 'deferred' | 'failed';
+    reply: string;
+    status: string;
+    remoteMta: string | null;
+    remoteDsn: boolean;
+    /** For deferred recipients: when to try again. */
+    nextAttemptAt: number;
+    noticeDue: NoticeDue | null;
+  }>;
+}
+
 
 /** A change to a mailbox, for IDLE and other sessions (the change feed). */
 export interface MailboxChange {
@@ -137,6 +222,9 @@ export interface MailboxChange {
 export interface ChangeFeed extends EventEmitter {
   on(event: 'mailbox', listener: (change: MailboxChange) => void): this;
   emit(event: 'mailbox', change: MailboxChange): boolean;
+  /** New work for the outbound queue (recipients queued or notices owed) in this process. */
+  on(event: 'queue', listener: () => void): this;
+  emit(event: 'queue'): boolean;
 }
 
 export interface NewAccount {
@@ -178,8 +266,46 @@ export interface Store {
    */
   commitIncoming(batch: IncomingMessage[]): Promise<void>;
 
+  /** Messages with recipients still pending or on hold (mailq). */
   listQueue(): Promise<QueueMessageRecord[]>;
+  /** Any queue message, finished ones too (they stay for the trace until purged). */
   getQueueMessage(queueId: string): Promise<QueueMessageRecord | null>;
+  listDeliveryAttempts(queueId: string): Promise<DeliveryAttemptRecord[]>;
+
+  // ---- the scheduler's side (DESIGN.md §3 step 5-8) ----
+  /** Takes due recipients, oldest due first, making `owner` their owner until leaseUntil. */
+  claimDue(request: ClaimRequest): Promise<ClaimedRecipient[]>;
+  /** When the earliest pending recipient is due, or null when none is pending. */
+  nextDueAt(): Promise<number | null>;
+  /**
+   * Records an attempt before dialing: counts it and extends the lease. Returns the ids
+   * still owned by `owner` (others were held, deleted or bounced meanwhile).
+   */
+  startAttempt(owner: string, recipientIds: number[], now: number, leaseUntil: number): Promise<number[]>;
+  /** Stores the outcome of an attempt; a message with nothing left to do gets finished_at. */
+  finishAttempt(result: AttemptResult): Promise<void>;
+  /** Gives every leased recipient back to the queue, due now (start-up, single owner only). */
+  recoverLeases(now: number): Promise<number>;
+  /** Gives back what one owner holds (a worker that died). */
+  releaseOwner(owner: string, now: number): Promise<number>;
+  /** Messages whose recipients owe notices (oldest first), each with only those recipients. */
+  listPendingNotices(limit: number): Promise<QueueMessageRecord[]>;
+  /** Forgets owed notices that cannot be sent (no one to send them to). */
+  dropNotices(recipientIds: number[]): Promise<void>;
+
+  // ---- administration (posta queue ...) ----
+  /** Makes pending recipients due now; all messages when queueId is null. Returns recipients touched. */
+  retryNow(queueId: string | null, now: number): Promise<number>;
+  hold(queueId: string): Promise<number>;
+  release(queueId: string, now: number): Promise<number>;
+  /** Fails every pending or held recipient now, owing failure notices as NOTIFY allows. */
+  bounce(queueId: string, reason: { reply: string; status: string }, now: number, wantsNotice: (r: QueueRecipientRecord) => boolean): Promise<number>;
+  /** Deletes the message and its rows; returns its blob hash, or null when there was none. */
+  deleteQueueMessage(queueId: string): Promise<string | null>;
+  /** Deletes finished messages older than `before`; returns their blob hashes. */
+  purgeFinished(before: number): Promise<string[]>;
+  /** Removes an inline body no row references any more. */
+  deleteInlineBody(hash: string): Promise<void>;
 
   /** A body stored inline by commitIncoming, or null when it is not in the database. */
   readInlineBody(hash: string): Promise<Buffer | null>;

@@ -116,4 +116,39 @@ export const migrations: string[] = [
     data  BLOB NOT NULL
   );
   `,
+  // 3: outbound delivery: leases, notices, attempt transcripts, history.
+  `
+  -- Pending recipients, by due time: the scheduler's only scan (O(log n) per decision).
+  -- A claimed recipient's next_attempt_at is its lease expiry, so a crashed owner's work
+  -- becomes due again by itself.
+  DROP INDEX queue_recipients_due;
+  CREATE INDEX queue_recipients_pending ON queue_recipients(next_attempt_at)
+    WHERE state IN ('queued', 'deferred');
+  ALTER TABLE queue_recipients ADD COLUMN lease_owner TEXT;
+  CREATE INDEX queue_recipients_leased ON queue_recipients(lease_owner) WHERE lease_owner IS NOT NULL;
+  ALTER TABLE queue_recipients ADD COLUMN last_status TEXT;       -- RFC 3463 code of last_error
+  ALTER TABLE queue_recipients ADD COLUMN remote_mta TEXT;        -- host that gave last_error
+  ALTER TABLE queue_recipients ADD COLUMN last_attempt_at INTEGER;
+  ALTER TABLE queue_recipients ADD COLUMN remote_dsn INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE queue_recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+  -- A notice owed to the sender: 'delay', 'failure' or 'success'; NULL when none.
+  ALTER TABLE queue_recipients ADD COLUMN notice_due TEXT;
+  CREATE INDEX queue_recipients_notice ON queue_recipients(queue_id) WHERE notice_due IS NOT NULL;
+
+  -- NULL: ordinary mail; 'dsn': a notice we made; 'postmaster': a copy of an undeliverable
+  -- notice for postmaster (never causes another notice).
+  ALTER TABLE queue_messages ADD COLUMN notice_kind TEXT;
+  ALTER TABLE queue_messages ADD COLUMN finished_at INTEGER;       -- when no recipient was left pending
+  CREATE INDEX queue_messages_finished ON queue_messages(finished_at) WHERE finished_at IS NOT NULL;
+
+  CREATE TABLE attempt_transcripts (
+    id          INTEGER PRIMARY KEY,
+    queue_id    TEXT NOT NULL REFERENCES queue_messages(queue_id) ON DELETE CASCADE,
+    started_at  INTEGER NOT NULL,
+    transcript  TEXT NOT NULL
+  );
+  CREATE INDEX attempt_transcripts_queue ON attempt_transcripts(queue_id);
+  ALTER TABLE delivery_attempts ADD COLUMN status TEXT;           -- RFC 3463 code
+  ALTER TABLE delivery_attempts ADD COLUMN transcript_id INTEGER REFERENCES attempt_transcripts(id) ON DELETE SET NULL;
+  `,
 ];

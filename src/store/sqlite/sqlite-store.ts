@@ -14,7 +14,11 @@ import { localPartKey } from '../../mail/address.js';
 import type {
   AccountRecord,
   AliasRecord,
+  AttemptResult,
   ChangeFeed,
+  ClaimedRecipient,
+  ClaimRequest,
+  DeliveryAttemptRecord,
   DomainRecord,
   IncomingMessage,
   MailboxChange,
@@ -27,6 +31,8 @@ import type {
   Store,
 } from '../types.js';
 import { migrations } from './migrations.js';
+import { retryBusy } from './retry-busy.js';
+import { SqliteQueue } from './sqlite-queue.js';
 
 /** The mailboxes every account starts with (RFC 6154 special-use attributes). */
 export const DEFAULT_MAILBOXES: Array<{ name: string; specialUse: SpecialUse | null }> = [
@@ -53,6 +59,7 @@ export class SqliteStore implements Store {
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
   private readonly commitBatchTx: Database.Transaction<(batch: IncomingMessage[]) => MailboxChange[]>;
   private readonly busyTimeoutMs: number;
+  private readonly queue: SqliteQueue;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
@@ -67,6 +74,7 @@ export class SqliteStore implements Store {
     this.migrate();
     this.db.pragma('busy_timeout = 0');
     this.stmts = this.prepare();
+    this.queue = new SqliteQueue(this.db, this.busyTimeoutMs);
     this.commitBatchTx = this.db.transaction((batch: IncomingMessage[]) => this.commitBatchSync(batch));
   }
 
@@ -150,19 +158,15 @@ export class SqliteStore implements Store {
 
       insertQueueMessage: db.prepare(
         `INSERT INTO queue_messages (queue_id, reverse_path, blob_hash, size, received_at, dsn_ret,
-           dsn_envid, body_type, smtputf8, submitter_id, client_ip, helo)
+           dsn_envid, body_type, smtputf8, submitter_id, client_ip, helo, notice_kind)
          VALUES (@queueId, @reversePath, @blobHash, @size, @receivedAt, @ret, @envid, @bodyType,
-           @smtpUtf8, @submitterAccountId, @clientIp, @helo)`,
+           @smtpUtf8, @submitterAccountId, @clientIp, @helo, @noticeKind)`,
       ),
       insertQueueRecipient: db.prepare(
         `INSERT INTO queue_recipients (queue_id, forward_path, domain, next_attempt_at, notify,
-           orcpt_type, orcpt_address)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+           orcpt_type, orcpt_address, state, notice_due)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      listQueueMessages: db.prepare('SELECT * FROM queue_messages ORDER BY received_at, queue_id'),
-      queueMessage: db.prepare('SELECT * FROM queue_messages WHERE queue_id = ?'),
-      queueRecipients: db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY id'),
-      allQueueRecipients: db.prepare('SELECT * FROM queue_recipients ORDER BY id'),
 
       insertBlobData: db.prepare('INSERT OR IGNORE INTO blob_data (hash, data) VALUES (?, ?)'),
       blobData: db.prepare('SELECT data FROM blob_data WHERE hash = ?'),
@@ -336,11 +340,16 @@ export class SqliteStore implements Store {
     // (retryBusy) rather than fail with SQLITE_BUSY halfway through.
     const changes = await this.retryBusy(() => this.commitBatchTx.immediate(batch));
     for (const change of changes) this.changes.emit('mailbox', change);
+    if (batch.some((m) => m.remoteRecipients.length > 0 || (m.deliveredLocally?.length ?? 0) > 0)) this.changes.emit('queue');
   }
 
   private commitBatchSync(batch: IncomingMessage[]): MailboxChange[] {
     const changes: MailboxChange[] = [];
     for (const msg of batch) {
+      // A notice whose debt another process settled first would be a duplicate: drop it.
+      if (msg.settlesNotices && this.queue.settleNoticesSync(msg.settlesNotices.recipientIds, msg.settlesNotices.kind, msg.receivedAt) === 0) {
+        continue;
+      }
       if (msg.inlineBody) this.stmts.insertBlobData.run(msg.blobHash, msg.inlineBody);
       for (const accountId of msg.localAccountIds) {
         const inbox = this.stmts.inboxOf.get(accountId) as Row | undefined;
@@ -350,7 +359,8 @@ export class SqliteStore implements Store {
         this.stmts.insertMessage.run(inbox.id, alloc.uid, msg.blobHash, msg.size, msg.receivedAt, alloc.modseq);
         changes.push({ kind: 'append', accountId, mailboxId: inbox.id, uid: alloc.uid, modseq: alloc.modseq });
       }
-      if (msg.remoteRecipients.length > 0) {
+      const delivered = msg.deliveredLocally ?? [];
+      if (msg.remoteRecipients.length > 0 || delivered.length > 0) {
         this.stmts.insertQueueMessage.run({
           queueId: msg.queueId,
           reversePath: msg.reversePath,
@@ -364,8 +374,9 @@ export class SqliteStore implements Store {
           submitterAccountId: msg.submitterAccountId,
           clientIp: msg.clientIp,
           helo: msg.helo,
+          noticeKind: msg.noticeKind ?? null,
         });
-        for (const rcpt of msg.remoteRecipients) {
+        const insert = (rcpt: (typeof delivered)[number], state: string, noticeDue: string | null) =>
           this.stmts.insertQueueRecipient.run(
             msg.queueId,
             rcpt.forwardPath,
@@ -374,29 +385,93 @@ export class SqliteStore implements Store {
             rcpt.dsn.notify ? rcpt.dsn.notify.join(',') : null,
             rcpt.dsn.orcpt?.addrType ?? null,
             rcpt.dsn.orcpt?.address ?? null,
+            state,
+            noticeDue,
           );
-        }
+        for (const rcpt of msg.remoteRecipients) insert(rcpt, 'queued', null);
+        for (const rcpt of delivered) insert(rcpt, 'delivered', 'success');
       }
     }
     return changes;
   }
 
-  // ---- queue ----
+  // ---- queue (sqlite-queue.ts) ----
 
   async listQueue(): Promise<QueueMessageRecord[]> {
-    const byQueue = new Map<string, QueueRecipientRecord[]>();
-    for (const r of this.stmts.allQueueRecipients.all() as Row[]) {
-      const list = byQueue.get(r.queue_id) ?? [];
-      list.push(toRecipient(r));
-      byQueue.set(r.queue_id, list);
-    }
-    return (this.stmts.listQueueMessages.all() as Row[]).map((m) => toQueueMessage(m, byQueue.get(m.queue_id) ?? []));
+    return this.queue.listQueue();
   }
 
   async getQueueMessage(queueId: string): Promise<QueueMessageRecord | null> {
-    const row = this.stmts.queueMessage.get(queueId) as Row | undefined;
-    if (!row) return null;
-    return toQueueMessage(row, (this.stmts.queueRecipients.all(queueId) as Row[]).map(toRecipient));
+    return this.queue.getQueueMessage(queueId);
+  }
+
+  async listDeliveryAttempts(queueId: string): Promise<DeliveryAttemptRecord[]> {
+    return this.queue.listDeliveryAttempts(queueId);
+  }
+
+  claimDue(request: ClaimRequest): Promise<ClaimedRecipient[]> {
+    return this.queue.claimDue(request);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return this.queue.nextDueAt();
+  }
+
+  startAttempt(owner: string, recipientIds: number[], now: number, leaseUntil: number): Promise<number[]> {
+    return this.queue.startAttempt(owner, recipientIds, now, leaseUntil);
+  }
+
+  finishAttempt(result: AttemptResult): Promise<void> {
+    return this.queue.finishAttempt(result, Date.now());
+  }
+
+  recoverLeases(now: number): Promise<number> {
+    return this.queue.recoverLeases(now);
+  }
+
+  releaseOwner(owner: string, now: number): Promise<number> {
+    return this.queue.releaseOwner(owner, now);
+  }
+
+  async listPendingNotices(limit: number): Promise<QueueMessageRecord[]> {
+    return this.queue.listPendingNotices(limit);
+  }
+
+  dropNotices(recipientIds: number[]): Promise<void> {
+    return this.queue.dropNotices(recipientIds, Date.now());
+  }
+
+  retryNow(queueId: string | null, now: number): Promise<number> {
+    return this.queue.retryNow(queueId, now);
+  }
+
+  hold(queueId: string): Promise<number> {
+    return this.queue.hold(queueId);
+  }
+
+  release(queueId: string, now: number): Promise<number> {
+    return this.queue.release(queueId, now);
+  }
+
+  bounce(
+    queueId: string,
+    reason: { reply: string; status: string },
+    now: number,
+    wantsNotice: (r: QueueRecipientRecord) => boolean,
+  ): Promise<number> {
+    return this.queue.bounce(queueId, reason, now, wantsNotice);
+  }
+
+  deleteQueueMessage(queueId: string): Promise<string | null> {
+    return this.queue.deleteQueueMessage(queueId);
+  }
+
+  purgeFinished(before: number): Promise<string[]> {
+    return this.queue.purgeFinished(before);
+  }
+
+  deleteInlineBody(hash: string): Promise<void> {
+    return this.queue.deleteInlineBody(hash);
   }
 
   async readInlineBody(hash: string): Promise<Buffer | null> {
@@ -408,23 +483,8 @@ export class SqliteStore implements Store {
     return Boolean(this.stmts.blobInMessages.get(hash) ?? this.stmts.blobInQueue.get(hash));
   }
 
-  /**
-   * Runs a write, trying again while another connection holds the write lock. The first
-   * retries come at once (a commit holds the lock for well under a millisecond), later
-   * ones back off to a few milliseconds; past busyTimeoutMs the SQLITE_BUSY error stands.
-   */
-  private async retryBusy<T>(write: () => T): Promise<T> {
-    const deadline = Date.now() + this.busyTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return write();
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? '';
-        if (!code.startsWith('SQLITE_BUSY') || Date.now() > deadline) throw err;
-      }
-      if (attempt < 20) await new Promise((r) => setImmediate(r));
-      else await new Promise((r) => setTimeout(r, Math.min(attempt - 19, 5)));
-    }
+  private retryBusy<T>(write: () => T): Promise<T> {
+    return retryBusy(write, this.busyTimeoutMs);
   }
 
   async close(): Promise<void> {
@@ -445,36 +505,5 @@ function toAccount(row: Row): AccountRecord {
     passwordHash: row.password_hash,
     quotaBytes: row.quota_bytes,
     createdAt: row.created_at,
-  };
-}
-
-function toRecipient(r: Row): QueueRecipientRecord {
-  return {
-    id: r.id,
-    forwardPath: r.forward_path,
-    domain: r.domain,
-    state: r.state,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error ?? null,
-    notify: r.notify ? (String(r.notify).split(',') as QueueRecipientRecord['notify']) : null,
-    orcpt: r.orcpt_type ? { addrType: r.orcpt_type, address: r.orcpt_address } : null,
-  };
-}
-
-function toQueueMessage(m: Row, recipients: QueueRecipientRecord[]): QueueMessageRecord {
-  return {
-    queueId: m.queue_id,
-    reversePath: m.reverse_path,
-    blobHash: m.blob_hash,
-    size: m.size,
-    receivedAt: m.received_at,
-    dsn: { ret: m.dsn_ret ?? null, envid: m.dsn_envid ?? null },
-    bodyType: m.body_type ?? null,
-    smtpUtf8: m.smtputf8 === 1,
-    submitterAccountId: m.submitter_id ?? null,
-    clientIp: m.client_ip,
-    helo: m.helo,
-    recipients,
   };
 }
