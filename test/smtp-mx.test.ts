@@ -171,8 +171,8 @@ test('an alias to a remote address on the MX queues the message for forwarding',
   assert.equal(queue.length, 1);
   assert.equal(queue[0].reversePath, 'sender@remote.test');
   assert.deepEqual(
-    queue[0].recipients.map((r) => [r.forwardPath, r.domain, r.state]),
-    [['someone@remote.test', 'remote.test', 'queued']],
+    queue[0].recipients.map((r) => [r.forwardPath, r.domain, pending(r.state)]),
+    [['someone@remote.test', 'remote.test', true]],
   );
 });
 
@@ -268,3 +268,8 @@ test('an alias that leads nowhere (a loop, or only removed users) is refused, ne
   assert.equal((await server.inbox(`bob@${DOMAIN}`)).length, 1);
   assert.equal(await storedCount(server), 1);
 });
+
+/** Still waiting for outbound delivery (the scheduler may already have tried and deferred it). */
+function pending(state: string): boolean {
+  return state === 'queued' || state === 'deferred';
+}

@@ -13,6 +13,8 @@ import { UsageError } from '../errors/index.js';
 import { createLogger } from '../log/logger.js';
 import { FsBlobStore } from '../blob/fs-blob-store.js';
 import { dataPaths, openStore, startServer, type RunningServer } from '../main.js';
+import { leaseOwnerPrefix } from '../queue/scheduler.js';
+import type { Store } from '../store/types.js';
 import { ensureTlsMaterial } from '../tls/self-signed.js';
 import { addConfigOption, loadCliConfig, type ConfigOption } from './context.js';
 
@@ -71,7 +73,11 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   const swept = await new FsBlobStore(dataPaths(config).blobs).sweepTmp();
   if (swept > 0) log.info({ swept }, 'removed unfinished message files left by an earlier run');
-  superviseWorkers(workers, log, showBanner);
+  // Before any worker delivers: what was in flight when the last run stopped is due again.
+  const primaryStore = openStore(config);
+  const recovered = await primaryStore.recoverLeases(Date.now());
+  if (recovered > 0) log.info({ recovered }, 'deliveries interrupted by an earlier stop are queued again');
+  superviseWorkers(workers, log, showBanner, primaryStore);
 }
 
 function resolveWorkerCount(flag: string | undefined, configured: number): number {
@@ -87,14 +93,15 @@ function resolveWorkerCount(flag: string | undefined, configured: number): numbe
 
 async function runWorker(config: Config): Promise<void> {
   const log = createLogger(config.log.level, { role: 'worker', worker: cluster.worker?.id });
-  // The primary swept blobs/tmp before forking; a worker must not delete its siblings' files.
-  const server = await startServer({ config, log, sweepTmp: false });
+  // The primary swept blobs/tmp and recovered leases before forking; a worker must not
+  // delete its siblings' files or take their deliveries.
+  const server = await startServer({ config, log, sweepTmp: false, recoverLeases: false });
   log.info({ addresses: server.addresses }, 'listening');
   process.send?.({ type: 'posta:listening', addresses: server.addresses } satisfies WorkerMessage);
   onShutdown(() => server.close());
 }
 
-function superviseWorkers(count: number, log: ReturnType<typeof createLogger>, showBanner: (a: Addresses) => void): void {
+function superviseWorkers(count: number, log: ReturnType<typeof createLogger>, showBanner: (a: Addresses) => void, store: Store): void {
   let stopping = false;
   let bannerShown = false;
   // Workers accept on the shared sockets themselves. With the default round-robin policy
@@ -117,6 +124,14 @@ function superviseWorkers(count: number, log: ReturnType<typeof createLogger>, s
       return;
     }
     log.error({ worker: worker.id, code, signal }, 'worker died; starting a new one');
+    // Its deliveries in flight are due again now rather than when their leases run out.
+    const pid = worker.process.pid;
+    if (pid) {
+      store.releaseOwner(leaseOwnerPrefix(pid), Date.now()).then(
+        (n) => n > 0 && log.info({ worker: worker.id, recovered: n }, "the dead worker's deliveries are queued again"),
+        (err: unknown) => log.error({ err }, "could not queue the dead worker's deliveries again"),
+      );
+    }
     // A short pause, so a worker that dies at start-up doesn't spin the CPU.
     setTimeout(fork, 1000).unref();
   });

@@ -36,8 +36,20 @@ void describe('parseConfigText', () => {
     assert.equal(c.limits.auth_failure_window, 15 * 60_000);
     assert.equal(c.limits.command_timeout, 5 * 60_000);
     assert.equal(c.limits.data_timeout, 10 * 60_000);
-    assert.deepEqual(c.dns.servers, []);
-    assert.deepEqual(c.delivery, { smtp_port: 25, relay_host: '' });
+    assert.deepEqual(c.dns, { servers: [], timeout: 5000 });
+    // RFC 5321 §4.5.3.2 minimums: 5 minutes per command, 10 for the end of DATA.
+    assert.deepEqual(c.delivery, {
+      smtp_port: 25,
+      relay_host: '',
+      relay_username: '',
+      relay_password: '',
+      max_connections: 100,
+      max_connections_per_domain: 10,
+      connect_timeout: 30_000,
+      command_timeout: 300_000,
+      data_timeout: 600_000,
+    });
+    assert.equal(c.dsn.language, 'en');
     assert.deepEqual(c.queue, { retry_min: 300_000, retry_max: 3_600_000, delay_warning: 14_400_000, lifetime: 432_000_000 });
     assert.equal(c.log.level, 'info');
   });

@@ -41,7 +41,7 @@ export interface Config {
     command_timeout: number;
     data_timeout: number;
   };
-  dns: { servers: string[] };
+  dns: { servers: string[]; timeout: number };
   delivery: {
     smtp_port: number;
     relay_host: string;
@@ -239,6 +239,7 @@ const dnsSection = section('dns', {
     )
     .prefault([])
     .describe('DNS servers as "ip", "ip:port" or "[v6]:port", e.g. ["127.0.0.1:5353"]. Empty: the system\'s resolvers.'),
+  timeout: duration().prefault('5s').describe('How long to wait for a DNS answer before asking again (two tries per server).'),
 })
   .prefault({})
   .describe('DNS resolution for outbound delivery.');

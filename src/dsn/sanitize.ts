@@ -115,20 +115,7 @@ export function displayAddress(address: string): string {
   return safeText(address, { max: 300 }).replace(/[<>]/g, '');
 }
 
-/**
- * RFC 6533 §3 utf-8-addr-xtext: QCHAR (%x21-2a / %x2c-3c / %x3e-5b / %x5d-7e) as itself,
- * anything else as EmbeddedUnicodeChar `\x{HEXPOINT}` (uppercase, no leading zeros). The result
- * is 7-bit, so it fits a message/delivery-status field.
- */
-export function encodeUtf8AddrXtext(address: string): string {
-  let out = '';
-  for (const ch of wellFormed(address)) {
-    const cp = ch.codePointAt(0) as number;
-    const qchar = cp >= 0x21 && cp <= 0x7e && cp !== 0x2b && cp !== 0x3d && cp !== 0x5c;
-    out += qchar ? ch : `\\x{${cp.toString(16).toUpperCase().padStart(2, '0')}}`;
-  }
-  return out;
-}
+export { encodeUtf8AddrXtext } from '../mail/address.js';
 
 /**
  * Cut an encoded field value to `max` characters without leaving half an escape behind

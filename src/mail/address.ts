@@ -376,6 +376,22 @@ export function encodeXtext(s: string): string {
 }
 
 /**
+ * RFC 6533 §3 utf-8-addr-xtext: QCHAR (ASCII graphic except "+", "=", "\\") as itself,
+ * anything else as EmbeddedUnicodeChar `\x{HEXPOINT}` (upper-case, at least two digits).
+ * The result is 7-bit: fit for ORCPT and for message/delivery-status fields. Lone
+ * surrogates become U+FFFD.
+ */
+export function encodeUtf8AddrXtext(address: string): string {
+  let out = '';
+  for (const ch of address.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\ufffd')) {
+    const cp = ch.codePointAt(0) as number;
+    const qchar = cp >= 0x21 && cp <= 0x7e && cp !== 0x2b && cp !== 0x3d && cp !== 0x5c;
+    out += qchar ? ch : `\\x{${cp.toString(16).toUpperCase().padStart(2, '0')}}`;
+  }
+  return out;
+}
+
+/**
  * Decode RFC 6533 §3 utf-8-addr-xtext / utf-8-addr-unitext: QCHAR (ASCII graphic except
  * "+", "=", "\"), UTF-8 (unitext), and EmbeddedUnicodeChar `\x{HEXPOINT}`.
  */

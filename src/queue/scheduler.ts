@@ -85,10 +85,11 @@ export class QueueScheduler {
   /** Claimed recipients not yet settled (in memory or in flight). */
   private backlog = 0;
   private nextHousekeeping = 0;
+  private nextNoticeCheck = 0;
   private readonly onQueue = () => this.wake(true);
 
   constructor(private readonly options: SchedulerOptions) {
-    this.owner = options.owner ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.owner = options.owner ?? `${leaseOwnerPrefix(process.pid)}${randomBytes(4).toString('hex')}`;
     this.random = options.random ?? Math.random;
     const q = options.config.queue;
     this.policy = { retryMin: q.retry_min, retryMax: q.retry_max, delayWarning: q.delay_warning, lifetime: q.lifetime };
@@ -127,8 +128,10 @@ export class QueueScheduler {
       this.woken = false;
       let claimed = 0;
       try {
-        if (this.noticesDue) {
+        // Notices owed because of another process (posta queue bounce) are found by the poll.
+        if (this.noticesDue || Date.now() >= this.nextNoticeCheck) {
           this.noticesDue = false;
+          this.nextNoticeCheck = Date.now() + POLL_MS;
           await this.options.notices.sendPending();
         }
         claimed = await this.claim();
@@ -333,6 +336,11 @@ export class QueueScheduler {
     this.nextHousekeeping = now + HOUSEKEEPING_MS;
     await this.options.purge?.(now - HISTORY_MS);
   }
+}
+
+/** Lease owners start with host and pid, so a supervisor can release a dead worker's leases. */
+export function leaseOwnerPrefix(pid: number): string {
+  return `${os.hostname()}:${pid}:`;
 }
 
 function localDeferral(forwardPath: string): RecipientOutcome {

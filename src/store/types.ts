@@ -286,8 +286,8 @@ export interface Store {
   finishAttempt(result: AttemptResult): Promise<void>;
   /** Gives every leased recipient back to the queue, due now (start-up, single owner only). */
   recoverLeases(now: number): Promise<number>;
-  /** Gives back what one owner holds (a worker that died). */
-  releaseOwner(owner: string, now: number): Promise<number>;
+  /** Gives back what owners whose id starts with `ownerPrefix` hold (a worker that died). */
+  releaseOwner(ownerPrefix: string, now: number): Promise<number>;
   /** Messages whose recipients owe notices (oldest first), each with only those recipients. */
   listPendingNotices(limit: number): Promise<QueueMessageRecord[]>;
   /** Forgets owed notices that cannot be sent (no one to send them to). */

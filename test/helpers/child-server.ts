@@ -29,6 +29,8 @@ export interface ChildServerOptions {
   primaryDomain?: string;
   /** Log level in the child's config; "info" or lower is needed for the listening line. */
   logLevel?: 'trace' | 'debug' | 'info';
+  /** listen.smtp, e.g. "127.0.0.2:2525" (default "127.0.0.1:0"). */
+  listenSmtp?: string;
   /** Extra TOML appended to the generated config (whole [sections], not keys of [listen] or [log]). */
   extraToml?: string;
   /** Milliseconds to wait for the listening lines (default 30 s). */
@@ -91,7 +93,7 @@ export class ChildServer {
       `data_dir = ${JSON.stringify(this.dataDir)}`,
       '',
       '[listen]',
-      'smtp = "127.0.0.1:0"',
+      `smtp = ${JSON.stringify(options.listenSmtp ?? '127.0.0.1:0')}`,
       'submission = "127.0.0.1:0"',
       'submissions = "127.0.0.1:0"',
       'imap = ""',
@@ -103,6 +105,8 @@ export class ChildServer {
       '[log]',
       `level = ${JSON.stringify(level)}`,
       '',
+      // Outbound delivery never leaves loopback: nothing answers DNS on port 9.
+      options.extraToml?.includes('[dns]') ? '' : '[dns]\nservers = ["127.0.0.1:9"]\ntimeout = "500ms"\n',
       options.extraToml ?? '',
     ].join('\n');
     fs.writeFileSync(this.configPath, toml);

@@ -34,6 +34,9 @@ export function testConfig(dataDir: string, overrides: Overrides = {}): Config {
       pop3s: '',
       http: '',
     },
+    // Outbound delivery never leaves loopback in tests: nothing answers DNS on port 9, so
+    // remote recipients just wait (deferred). Tests of delivery point this at a test DNS.
+    dns: { servers: ['127.0.0.1:9'], timeout: '500ms' },
     log: { level: process.env.POSTA_TEST_LOG ? 'debug' : 'silent' },
   };
   const merged: Record<string, unknown> = { ...base };

@@ -86,7 +86,7 @@ export class SqliteQueue {
       ),
       recoverOwner: db.prepare(
         `UPDATE queue_recipients SET next_attempt_at = @now, lease_owner = NULL
-         WHERE lease_owner = @owner AND ${PENDING}`,
+         WHERE substr(lease_owner, 1, length(@owner)) = @owner AND ${PENDING}`,
       ),
       queuesWithNotices: db.prepare(
         `SELECT r.queue_id FROM queue_recipients r JOIN queue_messages m ON m.queue_id = r.queue_id
