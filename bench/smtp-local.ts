@@ -1,5 +1,8 @@
 /**
- * `npm run bench`: messages per second from SMTP accept into local mailboxes (issue #2).
+ * `npm run bench`: messages per second from SMTP accept into local mailboxes (issue #2),
+ * and, with BENCH_PATH=relay, from SMTP in through the queue and the SMTP client out to
+ * Postfix's smtp-sink on loopback (issue #3; the same path as the shared
+ * bench-postfix-relay.sh). `npm run bench` runs both.
  *
  * Starts `posta serve` (the built dist/, one worker per core unless BENCH_WORKERS says
  * otherwise) on a temporary data dir with user1..user5@bench.test, and drives it like
@@ -31,9 +34,15 @@
  *   BENCH_LOADGEN=smtp-source  use Postfix's smtp-source (C) as the load, with a one-session
  *                            Node probe for the latencies; needs the postfix package
  *   BENCH_QUIET_WAIT=30      seconds to wait for other work on the machine to calm down
+ *   BENCH_PATH=local|relay   local (default): into mailboxes. relay: user1..5@bench.test are
+ *                            aliases of user1..5@sink.test, and delivery.relay_host points at
+ *                            `smtp-sink -c` on loopback (needs the postfix package); msgs/s is
+ *                            then messages delivered to the sink / time from load start, and
+ *                            accepted/s is shown beside it
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -63,6 +72,48 @@ function findSmtpSource(): string {
   throw new Error('BENCH_LOADGEN=smtp-source: smtp-source not found (apt-get install postfix, or run ../shared/bench/smtp/bench-postfix.sh once)');
 }
 const DOMAIN = 'bench.test';
+const RELAY = env.BENCH_PATH === 'relay';
+
+function findPostfixTool(name: string): string {
+  for (const dir of [...(env.PATH ?? '').split(':'), '/usr/sbin', '/tmp/smtpbench-tools/postfix/usr/sbin']) {
+    const candidate = path.join(dir, name);
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error(`${name} not found (apt-get install postfix, or run ../shared/bench/smtp/bench-postfix.sh once)`);
+}
+
+/** Postfix's smtp-sink, counting what it receives (`-c`: "mesg=N" counters on stdout). */
+async function startSmtpSink(dir: string): Promise<{ port: number; count: () => number; stop: () => void }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const counterFile = path.join(dir, 'smtp-sink.out');
+  const out = fs.openSync(counterFile, 'w');
+  const child = spawn(findPostfixTool('smtp-sink'), ['-c', '-u', 'nobody', '-m', '512', `127.0.0.1:${port}`, '1024'], {
+    stdio: ['ignore', out, 'ignore'],
+  });
+  fs.closeSync(out);
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const count = () => {
+    const text = fs.readFileSync(counterFile, 'latin1');
+    const at = text.lastIndexOf('mesg=');
+    return at < 0 ? 0 : Number(/^\d+/.exec(text.slice(at + 5))?.[0] ?? 0);
+  };
+  return { port, count, stop: () => child.kill('SIGTERM') };
+}
 /** USER_HZ: the unit of /proc/<pid>/stat times; 100 on every Linux architecture Node runs on. */
 const HZ = 100;
 
@@ -170,6 +221,8 @@ interface RunResult {
   firstError: string | null;
   wallS: number;
   msgsPerS: number;
+  /** Relay path: messages accepted per second (msgsPerS is then delivered per second). */
+  acceptedPerS: number;
   p50Ms: number;
   p99Ms: number;
   connP50Ms: number;
@@ -297,6 +350,8 @@ async function main(): Promise<void> {
   const workers = WORKERS === 0 ? os.availableParallelism() : WORKERS;
   const profDir = env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : null;
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  const sinkDir = RELAY ? fs.mkdtempSync(path.join(os.tmpdir(), 'posta-sink-')) : null;
+  const sink = sinkDir ? await startSmtpSink(sinkDir) : null;
   const server = createChildServer(null, {
     workers,
     runtime: RUNTIME,
@@ -309,9 +364,15 @@ async function main(): Promise<void> {
     // still count a connection the client has already closed (onClose runs a tick later),
     // so 50 sessions can trip the default per-IP limit of 50. Postfix exempts $mynetworks
     // from its limits by default; do the same here.
-    extraToml: '[limits]\nconnections_per_ip = 10000\n',
+    extraToml:
+      '[limits]\nconnections_per_ip = 10000\n' +
+      (sink ? `[delivery]\nrelay_host = "127.0.0.1:${sink.port}"\n[dns]\nservers = ["127.0.0.1:9"]\n` : ''),
   });
-  const cleanup = () => server.cleanup({ keepDir: env.BENCH_KEEP === '1' });
+  const cleanup = async () => {
+    sink?.stop();
+    if (sinkDir) fs.rmSync(sinkDir, { recursive: true, force: true });
+    await server.cleanup({ keepDir: env.BENCH_KEEP === '1' });
+  };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
   try {
@@ -320,7 +381,12 @@ async function main(): Promise<void> {
     try {
       const admin = new AccountAdmin(store);
       await admin.addDomain(DOMAIN);
-      for (let i = 1; i <= USERS; i++) await admin.addUser(`user${i}@${DOMAIN}`, 'bench password');
+      for (let i = 1; i <= USERS; i++) {
+        // Relay: the recipients are aliases of remote addresses, so every message is queued
+        // and delivered over SMTP to the sink (our MX never relays for others).
+        if (sink) await admin.addAlias(`user${i}@${DOMAIN}`, [`user${i}@sink.test`]);
+        else await admin.addUser(`user${i}@${DOMAIN}`, 'bench password');
+      }
     } finally {
       await store.close();
     }
@@ -329,10 +395,10 @@ async function main(): Promise<void> {
     const port = server.port('smtp');
     const db = new Database(path.join(server.dataDir, 'posta.db'), { readonly: true, fileMustExist: true });
     const countStmt = db.prepare('SELECT count(*) AS n FROM messages');
-    const count = () => (countStmt.get() as { n: number }).n;
+    const count = sink ? sink.count : () => (countStmt.get() as { n: number }).n;
 
     const header = [
-      `# Pošta SMTP benchmark (${new Date().toISOString()})`,
+      `# Pošta SMTP benchmark: ${sink ? 'SMTP in → queue → SMTP out to smtp-sink (relay_host)' : 'SMTP in → local mailboxes'} (${new Date().toISOString()})`,
       '',
       `posta serve: ${RUNTIME}, ${workers} worker(s); node ${process.version}; ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}); data dir ${server.dataDir}`,
       `load: ${SMTP_SOURCE ? `${SMTP_SOURCE} (HELO) + a one-session Node probe for the latencies` : 'Node (EHLO)'}, new connection per message, MAIL/RCPT/DATA/QUIT, recipient ${RCPT === 'rotate' ? 'user1..5' : RCPT}@${DOMAIN}; ${REPS} run(s) per cell${QUICK ? '; quick mode' : ''}`,
@@ -358,8 +424,15 @@ async function main(): Promise<void> {
           const cpu0 = treeCpuSeconds(server.pid!);
           const own0 = ownCpuSeconds();
           const machine0 = machineBusySeconds();
+          const loadStart = process.hrtime.bigint();
           const load = SMTP_SOURCE ? await runSmtpSource(SMTP_SOURCE, port, size, sessions, msgs) : await runLoad(port, size, sessions, msgs);
-          const wallS = load.wallS;
+          const acceptWallS = load.wallS;
+          // Relay: wait until the sink has every message; the rate is delivered / time since load start.
+          if (sink) {
+            const deadline = Date.now() + 300_000;
+            while (count() - before < load.ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          }
+          const wallS = sink ? Number(process.hrtime.bigint() - loadStart) / 1e9 : acceptWallS;
           const cpu1 = treeCpuSeconds(server.pid!);
           const own1 = ownCpuSeconds();
           const machine1 = machineBusySeconds();
@@ -376,7 +449,8 @@ async function main(): Promise<void> {
             errors: failed.length,
             firstError: failed[0] ? `${failed[0].outcome} at ${failed[0].stage}: ${failed[0].reply ?? failed[0].error ?? ''}` : null,
             wallS,
-            msgsPerS: load.counted / wallS,
+            msgsPerS: sink ? Math.min(stored, load.counted) / wallS : load.counted / wallS,
+            acceptedPerS: load.counted / acceptWallS,
             p50Ms: percentile(lat, 50),
             p99Ms: percentile(lat, 99),
             connP50Ms: percentile(conn, 50),
@@ -388,11 +462,11 @@ async function main(): Promise<void> {
             otherCores: Math.max(0, machine1 - machine0 - (cpu1 - cpu0) - (own1 - own0)) / wallS,
             stored,
           };
-          // Every 250 is one row in messages (one recipient per message). Fewer rows = lost mail.
+          // Every 250 is one row in messages, or one message at the sink. Fewer = lost mail.
           if (stored < ok.length) lost += ok.length - stored;
           runs.push(run);
           process.stderr.write(
-            `size=${size} sessions=${sessions} rep=${rep}: ${fmt(run.msgsPerS)} msgs/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
+            `size=${size} sessions=${sessions} rep=${rep}: ${fmt(run.msgsPerS)} msgs/s${sink ? ` delivered (${fmt(run.acceptedPerS)} accepted/s)` : ''}, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
               `server ${fmt(run.serverCpuPer1k, 2)} CPU-s/1k (${fmt(run.serverCores, 2)} cores; others ${fmt(run.otherCores, 2)}), ${run.errors} errors, ${stored}/${ok.length} stored\n`,
           );
           if (env.BENCH_JSON) fs.appendFileSync(env.BENCH_JSON, JSON.stringify({ label: 'posta', workers, runtime: RUNTIME, rep, ...run }) + '\n');
@@ -404,12 +478,12 @@ async function main(): Promise<void> {
     db.close();
 
     const table = [
-      '| size | sessions | msgs | msgs/s | DATA→250 p50 ms | p99 ms | connect→250 p50 ms | server CPU-s/1k msgs | server cores busy | load-gen CPU-s/1k | other cores busy | errors | in mailboxes |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      `| size | sessions | msgs | msgs/s${sink ? ' delivered | accepted/s' : ''} | DATA→250 p50 ms | p99 ms | connect→250 p50 ms | server CPU-s/1k msgs | server cores busy | load-gen CPU-s/1k | other cores busy | errors | ${sink ? 'delivered' : 'in mailboxes'} |`,
+      `|---|---|---|---|${sink ? '---|' : ''}---|---|---|---|---|---|---|---|---|`,
       ...rows.map(
         (r) =>
-          `| ${r.size >= 1024 ? `${r.size / 1024} KiB` : `${r.size} B`} | ${r.sessions} | ${r.msgs} | ${fmt(r.msgsPerS)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.connP50Ms, 2)} | ` +
-          `${fmt(r.serverCpuPer1k, 2)} | ${fmt(r.serverCores, 2)} | ${fmt(r.clientCpuPer1k, 2)} | ${fmt(r.otherCores, 2)} | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} | ${r.stored}/${r.ok} |`,
+          `| ${r.size >= 1024 ? `${r.size / 1024} KiB` : `${r.size} B`} | ${r.sessions} | ${r.msgs} | ${fmt(r.msgsPerS)}${sink ? ` | ${fmt(r.acceptedPerS)}` : ''} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.connP50Ms, 2)} | ` +
+          `${fmt(r.serverCpuPer1k, 2)} | ${fmt(r.serverCores, 2)} | ${fmt(r.clientCpuPer1k, 2)} | ${fmt(r.otherCores, 2)} | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} | ${r.stored}/${r.ok}${sink ? ' at the sink' : ''} |`,
       ),
     ];
     process.stdout.write(table.join('\n') + '\n');

@@ -86,7 +86,7 @@ export class QueueScheduler {
   private backlog = 0;
   private nextHousekeeping = 0;
   private nextNoticeCheck = 0;
-  private readonly onQueue = () => this.wake(true);
+  private readonly onQueue = (work: { notices: boolean }) => this.wake(work.notices);
 
   constructor(private readonly options: SchedulerOptions) {
     this.owner = options.owner ?? `${leaseOwnerPrefix(process.pid)}${randomBytes(4).toString('hex')}`;

@@ -223,8 +223,8 @@ export interface ChangeFeed extends EventEmitter {
   on(event: 'mailbox', listener: (change: MailboxChange) => void): this;
   emit(event: 'mailbox', change: MailboxChange): boolean;
   /** New work for the outbound queue (recipients queued or notices owed) in this process. */
-  on(event: 'queue', listener: () => void): this;
-  emit(event: 'queue'): boolean;
+  on(event: 'queue', listener: (work: { notices: boolean }) => void): this;
+  emit(event: 'queue', work: { notices: boolean }): boolean;
 }
 
 export interface NewAccount {

@@ -17,21 +17,31 @@ import type {
   QueueMessageRecord,
   QueueRecipientRecord,
 } from '../types.js';
-import { retryBusy, WriteBatcher } from './retry-busy.js';
+import { retryBusy, withoutSync, WriteBatcher } from './retry-busy.js';
 
 type Row = Record<string, any>;
 
 const PENDING = "state IN ('queued', 'deferred')";
 
 export class SqliteQueue {
+  /** Attempt outcomes: fsync'd, since losing "delivered" would mean sending it again. */
   private readonly batcher: WriteBatcher;
+  /**
+   * Claims and attempt starts: not fsync'd. Lost in a crash, the recipient is simply still
+   * due (or its lease runs out): a retry, never a loss. The next fsync'd commit makes them
+   * durable anyway, and they are most of the scheduler's writes.
+   */
+  private readonly relaxedBatcher: WriteBatcher;
   private readonly stmts: ReturnType<SqliteQueue['prepare']>;
 
   constructor(
     private readonly db: Database.Database,
     private readonly busyTimeoutMs: number,
+    /** The database file, or null for an in-memory database (no WAL to sync). */
+    file: string | null,
   ) {
-    this.batcher = new WriteBatcher(db, busyTimeoutMs);
+    this.batcher = new WriteBatcher(db, busyTimeoutMs, file ? { kind: 'wal-fsync', walPath: `${file}-wal` } : { kind: 'full' });
+    this.relaxedBatcher = new WriteBatcher(db, busyTimeoutMs, { kind: 'relaxed' });
     this.stmts = this.prepare();
   }
 
@@ -140,6 +150,15 @@ export class SqliteQueue {
     return retryBusy(() => tx.immediate(), this.busyTimeoutMs);
   }
 
+  async close(): Promise<void> {
+    await Promise.all([this.batcher.close(), this.relaxedBatcher.close()]);
+  }
+
+  /** Runs a write in the next fsync'd group commit (shared with attempt outcomes). */
+  durableWrite<T>(write: () => T): Promise<T> {
+    return this.batcher.run(write);
+  }
+
   listQueue(): QueueMessageRecord[] {
     const byQueue = new Map<string, QueueRecipientRecord[]>();
     for (const r of this.stmts.unfinishedRecipients.all() as Row[]) {
@@ -171,7 +190,9 @@ export class SqliteQueue {
   }
 
   async claimDue(request: ClaimRequest): Promise<ClaimedRecipient[]> {
-    return this.write(() => {
+    // Most calls find nothing due: a read answers that without taking the write lock.
+    if ((this.nextDueAt() ?? Infinity) > request.now) return [];
+    const tx = this.db.transaction(() => {
       const rows = this.stmts.claim.all({
         owner: request.owner,
         now: request.now,
@@ -191,6 +212,7 @@ export class SqliteQueue {
       }
       return claimed;
     });
+    return retryBusy(() => withoutSync(this.db, () => tx.immediate()), this.busyTimeoutMs);
   }
 
   nextDueAt(): number | null {
@@ -199,7 +221,7 @@ export class SqliteQueue {
   }
 
   startAttempt(owner: string, recipientIds: number[], now: number, leaseUntil: number): Promise<number[]> {
-    return this.batcher.run(() => {
+    return this.relaxedBatcher.run(() => {
       const owned: number[] = [];
       for (const id of recipientIds) {
         if (this.stmts.startAttempt.get({ id, owner, now, leaseUntil })) owned.push(id);

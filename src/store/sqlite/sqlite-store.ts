@@ -57,7 +57,6 @@ export class SqliteStore implements Store {
   readonly changes: ChangeFeed = new EventEmitter() as ChangeFeed;
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
-  private readonly commitBatchTx: Database.Transaction<(batch: IncomingMessage[]) => MailboxChange[]>;
   private readonly busyTimeoutMs: number;
   private readonly queue: SqliteQueue;
 
@@ -74,8 +73,7 @@ export class SqliteStore implements Store {
     this.migrate();
     this.db.pragma('busy_timeout = 0');
     this.stmts = this.prepare();
-    this.queue = new SqliteQueue(this.db, this.busyTimeoutMs);
-    this.commitBatchTx = this.db.transaction((batch: IncomingMessage[]) => this.commitBatchSync(batch));
+    this.queue = new SqliteQueue(this.db, this.busyTimeoutMs, options.file === ':memory:' ? null : path.resolve(options.file));
   }
 
   private migrate(): void {
@@ -338,9 +336,12 @@ export class SqliteStore implements Store {
   async commitIncoming(batch: IncomingMessage[]): Promise<void> {
     // IMMEDIATE: take the write lock up front, so a concurrent writer makes us wait
     // (retryBusy) rather than fail with SQLITE_BUSY halfway through.
-    const changes = await this.retryBusy(() => this.commitBatchTx.immediate(batch));
+    // The same group commit as the outbound queue's results: one fsync for both.
+    const changes = await this.queue.durableWrite(() => this.commitBatchSync(batch));
     for (const change of changes) this.changes.emit('mailbox', change);
-    if (batch.some((m) => m.remoteRecipients.length > 0 || (m.deliveredLocally?.length ?? 0) > 0)) this.changes.emit('queue');
+    const queued = batch.some((m) => m.remoteRecipients.length > 0);
+    const notices = batch.some((m) => (m.deliveredLocally?.length ?? 0) > 0);
+    if (queued || notices) this.changes.emit('queue', { notices });
   }
 
   private commitBatchSync(batch: IncomingMessage[]): MailboxChange[] {
@@ -488,6 +489,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.queue.close();
     if (this.db.open) this.db.close();
   }
 }
