@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { parseDsn, type ParsedDsn } from '../src/dsn/parse-dsn.js';
 import { stripReceived, waitFor, type TestServer } from './helpers/harness.js';
 import { startMailNetwork } from './helpers/mail-network.js';
+import { startFakeMx } from './helpers/fake-mx.js';
 import { message, submissionTransport } from './helpers/smtp-fixtures.js';
 
 /** The delivery notices in an INBOX, parsed. */
@@ -216,4 +217,41 @@ test('queue administration: hold keeps a message, release and retry send it, bou
   assert.equal(bounce.perRecipient[0].status, '5.0.0');
   await waitFor(async () => (await a.store.listQueue()).length === 0, 'queue empty');
   await assert.rejects(a.queueAdmin.hold('NOSUCHID'), /no queued message NOSUCHID/);
+});
+
+test('a smarthost (delivery.relay_host) gets every remote message, with AUTH over STARTTLS', async (t) => {
+  const net = await startMailNetwork(t);
+  const smarthost = await startFakeMx({ host: '127.0.0.5', port: 0, name: 'smarthost.test', starttls: true, auth: { user: 'relayuser', pass: 'relay secret' } });
+  t.after(() => smarthost.close());
+  // DNS would send b.test elsewhere: the smarthost takes precedence over MX records.
+  net.publish('b.test', '127.0.0.3');
+  const a = await net.addServer('127.0.0.2', 'a.test', ['alice'], {
+    delivery: { relay_host: `127.0.0.5:${smarthost.port}`, relay_username: 'relayuser', relay_password: 'relay secret' },
+  });
+  await send(a, 'alice@a.test', ['bob@b.test', 'carol@c.test'], message('via the smarthost'));
+  const [got] = await smarthost.waitForMessages(1);
+  assert.equal(got.authUser, 'relayuser');
+  assert.equal(got.tls, true);
+  assert.deepEqual(got.to.sort(), ['bob@b.test', 'carol@c.test'], 'one transaction for both recipients');
+  assert.equal(net.dns.queries('b.test', 'MX'), 0, 'no MX lookups');
+  await waitFor(async () => (await a.store.listQueue()).length === 0, 'queue empty');
+});
+
+test('an MX list that names this server first is a loop (RFC 5321 §5.1): failed with 5.4.6, notice in Slovenian', async (t) => {
+  const net = await startMailNetwork(t);
+  const a = await net.addServer('127.0.0.2', 'a.test', ['alice'], { dsn: { language: 'sl' } });
+  // loop.test says its best MX is A (by name and address), its backup B: both are dropped.
+  net.dns.zone.mx('loop.test', [
+    { preference: 10, exchange: 'mx.a.test' },
+    { preference: 20, exchange: 'backup.loop.test' },
+  ]);
+  net.dns.zone.a('backup.loop.test', ['127.0.0.3']);
+  await send(a, 'alice@a.test', ['x@loop.test'], message('loops'));
+  const [dsn] = await waitFor(async () => {
+    const found = await notices(a, 'alice@a.test');
+    return found.length > 0 ? found : null;
+  }, 'loop notice');
+  assert.equal(dsn.perRecipient[0].status, '5.4.6');
+  assert.equal(dsn.perRecipient[0].action, 'failed');
+  assert.equal(dsn.subject, 'Nedostavljeno sporočilo vrnjeno pošiljatelju');
 });
