@@ -255,3 +255,20 @@ test('an MX list that names this server first is a loop (RFC 5321 §5.1): failed
   assert.equal(dsn.perRecipient[0].action, 'failed');
   assert.equal(dsn.subject, 'Nedostavljeno sporočilo vrnjeno pošiljatelju');
 });
+
+test('stopping the server cuts a delivery stalled at a slow remote server short: it stays queued', { timeout: 60_000 }, async (t) => {
+  const net = await startMailNetwork(t);
+  const slow = await startFakeMx({ host: '127.0.0.3', port: net.smtpPort, name: 'mx.slow.test', script: { stall: 'dot' } });
+  t.after(() => slow.close());
+  net.publish('slow.test', '127.0.0.3');
+  // A stall is only given up after data_timeout (10 minutes by default); the stop must not wait for it.
+  const a = await net.addServer('127.0.0.2', 'a.test', ['alice'], { delivery: { data_timeout: '10m' } });
+  const sent = await send(a, 'alice@a.test', ['bob@slow.test'], message('stalled'));
+  const id = /queued as ([0-9A-Z]+)/.exec(sent.response)![1];
+  await slow.waitForMessages(1);
+  const [inFlight] = (await a.store.getQueueMessage(id))!.recipients;
+  assert.ok(inFlight.leaseOwner, 'the delivery is in flight');
+  // Resolves long before data_timeout (the test's own timeout would fail it otherwise);
+  // the lease is recovered at the next start (see crash-outbound.test.ts).
+  await a.close();
+});

@@ -57,6 +57,8 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 export class RemoteDelivery {
   private readonly options: Required<Omit<RemoteDeliveryOptions, 'relayAuth' | 'log'>> & Pick<RemoteDeliveryOptions, 'relayAuth' | 'log'>;
   private readonly cache: ConnectionCache;
+  /** Every open connection (in use or cached), so close() can cut deliveries in flight short. */
+  private readonly tracker: ConnectionTracker = { open: new Set(), closed: false };
 
   constructor(options: RemoteDeliveryOptions) {
     this.options = {
@@ -75,7 +77,7 @@ export class RemoteDelivery {
    * Never throws: an unexpected error defers every recipient (4.3.0).
    */
   async deliver(route: Route, envelope: OutboundEnvelope, body: Buffer): Promise<DeliveryReport> {
-    const attempt = new DeliveryAttempt(this.options, this.cache, envelope, body);
+    const attempt = new DeliveryAttempt(this.options, this.cache, envelope, body, this.tracker);
     try {
       return await attempt.run(route);
     } catch (err) {
@@ -85,12 +87,21 @@ export class RemoteDelivery {
   }
 
   /**
-   * Closes the idle connections. Deliveries still running finish, and close their
-   * connections instead of keeping them.
+   * Says QUIT on idle connections, then cuts deliveries still running short: their
+   * recipients come out deferred (the server is stopping; they are tried again after it
+   * starts). A stop never waits for a slow remote server.
    */
   async close(): Promise<void> {
+    this.tracker.closed = true;
     await this.cache.close();
+    for (const conn of this.tracker.open) conn.destroy();
   }
+}
+
+interface ConnectionTracker {
+  open: Set<SmtpClientConnection>;
+  /** close() was called: no new connections. */
+  closed: boolean;
 }
 
 type Options = RemoteDelivery['options'];
@@ -119,6 +130,7 @@ class DeliveryAttempt {
     private readonly cache: ConnectionCache,
     private readonly envelope: OutboundEnvelope,
     private readonly body: Buffer,
+    private readonly tracker: ConnectionTracker,
   ) {
     this.outcomes = envelope.recipients.map(() => null);
     this.soft = envelope.recipients.map(() => null);
@@ -241,6 +253,10 @@ class DeliveryAttempt {
       this.connectionFailure(host, err);
       return null;
     }
+    const opened = conn;
+    this.tracker.open.add(opened);
+    void opened.closed.then(() => this.tracker.open.delete(opened));
+    if (this.tracker.closed) opened.destroy();
     conn.transcript = this.transcript;
     try {
       const greeting = await conn.greeting();

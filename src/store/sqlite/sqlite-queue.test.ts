@@ -54,19 +54,46 @@ test('claiming takes only due recipients, makes them ours, and hides them from o
   assert.deepEqual(stolen.map((c) => c.recipient.forwardPath).sort(), ['a@one.test', 'c@one.test']);
 });
 
-test('startAttempt counts the attempt only for recipients still owned and pending', async (t) => {
+test('startAttempt counts the attempt only for recipients still owned and pending; a held one loses its lease', async (t) => {
   const { store } = tempStore(t);
   await store.commitIncoming([queued('Q1', ['a@one.test', 'b@one.test'])]);
   const claimed = await store.claimDue({ owner: 'w1', now: 2000, leaseUntil: 60_000, limit: 10, excludeDomains: [] });
   const ids = claimed.map((c) => c.recipient.id);
   await store.hold('Q1');
   assert.deepEqual(await store.startAttempt('w1', ids, 3000, 90_000), []);
+  // Released: due at once, not behind the lease the scheduler gave up.
   await store.release('Q1', 3000);
-  // Released while our lease still stands: still ours.
+  assert.equal(await store.nextDueAt(), 3000);
+  const again = await store.claimDue({ owner: 'w1', now: 3000, leaseUntil: 60_000, limit: 10, excludeDomains: [] });
+  assert.equal(again.length, 2);
   assert.deepEqual((await store.startAttempt('w1', ids, 3000, 90_000)).sort(), ids.sort());
   assert.deepEqual(await store.startAttempt('other', ids, 3000, 90_000), []);
   const message = await store.getQueueMessage('Q1');
   assert.deepEqual(message?.recipients.map((r) => r.attempts), [1, 1]);
+});
+
+test('after a crash, a recipient held while in flight is released due now', async (t) => {
+  const { store } = tempStore(t);
+  await store.commitIncoming([queued('Q1', ['a@one.test'])]);
+  const [claimed] = await store.claimDue({ owner: 'dead', now: 2000, leaseUntil: 60_000, limit: 10, excludeDomains: [] });
+  await store.startAttempt('dead', [claimed.recipient.id], 2000, 90_000);
+  await store.hold('Q1');
+  assert.equal(await store.recoverLeases(5000), 1);
+  await store.release('Q1', 6000);
+  assert.equal(await store.nextDueAt(), 6000);
+});
+
+test('a notice naming a recipient already reported on is dropped whole', async (t) => {
+  const { store } = tempStore(t);
+  await store.commitIncoming([queued('Q1', ['x@one.test', 'y@one.test'])]);
+  const [x, y] = (await store.getQueueMessage('Q1'))!.recipients.map((r) => r.id);
+  await store.bounce('Q1', { reply: 'gone', status: '5.0.0' }, 3000, () => true);
+  // Worker 1 reports x; worker 2, which listed x and y before that, must not report x again.
+  await store.commitIncoming([{ ...queued('N1', []), reversePath: '', settlesNotices: { recipientIds: [x], kind: 'failure' } }]);
+  await store.commitIncoming([{ ...queued('N2', ['s@remote.test']), reversePath: '', settlesNotices: { recipientIds: [x, y], kind: 'failure' } }]);
+  assert.equal(await store.getQueueMessage('N2'), null);
+  const owed = await store.listPendingNotices(10);
+  assert.deepEqual(owed.map((m) => m.recipients.map((r) => r.id)), [[y]]);
 });
 
 test('finishing an attempt records outcomes, owed notices and the trace; a finished message leaves mailq', async (t) => {

@@ -90,14 +90,21 @@ export class SqliteQueue {
            SELECT 1 FROM queue_recipients WHERE queue_id = @queueId
              AND (state IN ('queued', 'deferred', 'hold') OR notice_due IS NOT NULL))`,
       ),
+      // Held recipients lose a dead owner's lease too, or release could not make them due.
       recoverAll: db.prepare(
-        `UPDATE queue_recipients SET next_attempt_at = @now, lease_owner = NULL
-         WHERE lease_owner IS NOT NULL AND ${PENDING}`,
+        `UPDATE queue_recipients SET lease_owner = NULL,
+           next_attempt_at = CASE WHEN ${PENDING} THEN @now ELSE next_attempt_at END
+         WHERE lease_owner IS NOT NULL`,
       ),
       recoverOwner: db.prepare(
-        `UPDATE queue_recipients SET next_attempt_at = @now, lease_owner = NULL
-         WHERE substr(lease_owner, 1, length(@owner)) = @owner AND ${PENDING}`,
+        `UPDATE queue_recipients SET lease_owner = NULL,
+           next_attempt_at = CASE WHEN ${PENDING} THEN @now ELSE next_attempt_at END
+         WHERE substr(lease_owner, 1, length(@owner)) = @owner`,
       ),
+      // A claimed recipient that was held meanwhile: we give our lease up, so release can
+      // make it due at once.
+      dropHeldLease: db.prepare("UPDATE queue_recipients SET lease_owner = NULL WHERE id = @id AND lease_owner = @owner AND state = 'hold'"),
+      noticesOwed: db.prepare('SELECT count(*) AS n FROM queue_recipients WHERE id IN (SELECT value FROM json_each(@ids)) AND notice_due = @kind'),
       queuesWithNotices: db.prepare(
         `SELECT r.queue_id FROM queue_recipients r JOIN queue_messages m ON m.queue_id = r.queue_id
          WHERE r.notice_due IS NOT NULL GROUP BY r.queue_id ORDER BY MIN(m.received_at) LIMIT ?`,
@@ -225,6 +232,7 @@ export class SqliteQueue {
       const owned: number[] = [];
       for (const id of recipientIds) {
         if (this.stmts.startAttempt.get({ id, owner, now, leaseUntil })) owned.push(id);
+        else this.stmts.dropHeldLease.run({ id, owner });
       }
       return owned;
     });
@@ -269,6 +277,10 @@ export class SqliteQueue {
 
   /** Inside commitIncoming's transaction: the notice being committed settles what was owed. */
   settleNoticesSync(recipientIds: number[], kind: NoticeDue, now: number): number {
+    // All or nothing: a notice that names a recipient someone else has already reported on
+    // would report it twice. The notifier lists what is still owed and tries again.
+    const owed = (this.stmts.noticesOwed.get({ ids: JSON.stringify(recipientIds), kind }) as Row).n as number;
+    if (owed !== recipientIds.length) return 0;
     const queues = new Set<string>();
     let settled = 0;
     for (const id of recipientIds) {
