@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../src/config/index.js';
 import { startServer } from '../src/main.js';
-import { makeTempDir } from './helpers/harness.js';
+import { makeTempDir, waitFor } from './helpers/harness.js';
 
 const CLI = path.resolve('src/cli/main.ts');
 
@@ -126,4 +126,50 @@ test('account commands work while the server runs', async (t) => {
   assert.match(info.response, /^250 /);
   const queue = await posta(['queue', 'list', ...c]);
   assert.match(queue.stdout, /Mail queue is empty/);
+});
+
+test('queue commands: list, show with attempts, hold/release, retry, bounce, delete', async (t) => {
+  const { configFile } = setupDir(t, '');
+  fs.appendFileSync(configFile, '[dns]\nservers = ["127.0.0.1:9"]\ntimeout = "300ms"\n[queue]\nretry_min = "1h"\nretry_max = "2h"\n');
+  const c = ['--config', configFile];
+  const { config } = loadConfig({ file: configFile });
+  const server = await startServer({ config });
+  t.after(() => server.close());
+  assert.equal((await posta(['domain', 'add', 'cli.test', ...c])).code, 0);
+  assert.equal((await posta(['alias', 'add', 'fwd@cli.test', 'far@remote.test', ...c])).code, 0);
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: server.addresses.smtp!.port, ignoreTLS: true });
+  const info = await transport.sendMail({ envelope: { from: 'x@else.test', to: ['fwd@cli.test'] }, raw: 'Subject: away\r\n\r\nhi\r\n' });
+  const id = /queued as ([0-9A-Z]+)/.exec(info.response)![1];
+  // Nobody answers DNS on port 9: the first attempt is deferred with a DNS error.
+  await waitFor(async () => (await server.store.getQueueMessage(id))!.recipients[0].state === 'deferred', 'deferred');
+
+  const list = await posta(['queue', 'list', ...c]);
+  assert.match(list.stdout, new RegExp(`^${id}  \\d+ `, 'm'));
+  assert.match(list.stdout, /far@remote\.test {2}deferred {2}\(.*4\.4\.3|DNS/);
+  const show = await posta(['queue', 'show', id, ...c]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /Sender: {4}<x@else\.test>/);
+  assert.match(show.stdout, /far@remote\.test {2}deferred {2}attempts=1/);
+  assert.match(show.stdout, /Attempts:\n {2}\S+Z {2}far@remote\.test {2}deferred/);
+  const json = JSON.parse((await posta(['queue', 'show', id, '--json', ...c])).stdout);
+  assert.equal(json.attempts.length, 1);
+  assert.equal(json.recipients[0].status, '4.4.3');
+
+  assert.match((await posta(['queue', 'hold', id, ...c])).stdout, /1 recipient\(s\) on hold/);
+  assert.match((await posta(['queue', 'list', ...c])).stdout, new RegExp(`^${id}! `, 'm'));
+  assert.match((await posta(['queue', 'release', id, ...c])).stdout, /1 recipient\(s\) released/);
+  const usage = await posta(['queue', 'retry', ...c]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /give a queue id or --all/);
+  assert.equal((await posta(['queue', 'retry', '--all', ...c])).code, 0);
+  assert.match((await posta(['queue', 'bounce', id, ...c])).stdout, /1 recipient\(s\) failed/);
+  // The original is finished; its notice to the (remote) sender waits in the queue, from <>.
+  const after = await waitFor(async () => {
+    const out = (await posta(['queue', 'list', ...c])).stdout;
+    return out.includes(id) ? null : out;
+  }, 'bounce settled');
+  assert.match(after, /^\S+ +\d+ +\S+ +<>\n {4}x@else\.test/m);
+  const missing = await posta(['queue', 'delete', 'NOSUCHID', ...c]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /no queued message NOSUCHID; see: posta queue list/);
 });
