@@ -407,15 +407,20 @@ test('SMTPUTF8: passed when offered; required but not offered fails 5.6.7', asyn
   const d2 = delivery(t, ascii.port);
   report = await d2.deliver(route(ascii), envelope(['pošta@b.test', 'plain@b.test'], { smtpUtf8: true }), BODY);
   assert.deepEqual(statuses(report.outcomes), ['pošta@b.test failed 5.6.7', 'plain@b.test delivered 2.0.0']);
-  assert.match(report.outcomes[0].reply, /the receiving server does not support internationalized addresses \(SMTPUTF8\)/);
+  assert.match(report.outcomes[0].reply, /the receiving server does not support internationalized mail \(SMTPUTF8\)/);
   assert.deepEqual(ascii.messages[0].mailParams, {});
 
   // A non-ASCII sender: nothing can go.
   report = await d2.deliver(route(ascii), envelope(['plain@b.test'], { smtpUtf8: true, reversePath: 'józef@a.test' }), BODY);
   assert.deepEqual(statuses(report.outcomes), ['plain@b.test failed 5.6.7']);
-  // The flag alone (ASCII addresses, UTF-8 only in headers): sent without SMTPUTF8.
+  // The flag alone (everything ASCII): sent without SMTPUTF8.
   report = await d2.deliver(route(ascii), envelope(['plain@b.test'], { smtpUtf8: true }), BODY);
   assert.equal(report.outcomes[0].status, 'delivered');
+  assert.equal(ascii.messages.length, 2);
+  // UTF-8 in a header field needs SMTPUTF8 too (RFC 6532 §3.2): nothing goes.
+  const utf8Header = Buffer.from('Subject: Pošta\r\n\r\nbody\r\n');
+  report = await d2.deliver(route(ascii), envelope(['plain@b.test'], { smtpUtf8: true }), utf8Header);
+  assert.deepEqual(statuses(report.outcomes), ['plain@b.test failed 5.6.7']);
   assert.equal(ascii.messages.length, 2);
 });
 
@@ -684,7 +689,7 @@ test('interoperates with smtp-server: pipelining, DSN parameters, dot-stuffing',
   assert.deepEqual(e.rcptTo[1].dsn?.notify, ['NEVER']);
 });
 
-test('close() QUITs idle connections and deliver() still works afterwards without caching', async (t) => {
+test('close() QUITs idle connections; later deliveries are deferred without dialing', async (t) => {
   const mx = await fakeMx(t);
   const d = delivery(t, mx.port);
   await d.deliver(route(mx), envelope(['a@b.test']), BODY);
@@ -692,9 +697,21 @@ test('close() QUITs idle connections and deliver() still works afterwards withou
   await d.close();
   await waitUntil(() => mx.openConnections === 0, 'the connection to close');
   assert.ok(mx.commands.includes('QUIT'));
+  const opened = mx.connectionsOpened;
   const report = await d.deliver(route(mx), envelope(['a@b.test']), BODY);
-  assert.equal(report.outcomes[0].status, 'delivered');
-  await waitUntil(() => mx.openConnections === 0, 'the uncached connection to close');
+  assert.deepEqual([report.outcomes[0].status, report.outcomes[0].enhancedCode], ['deferred', '4.3.2']);
+  assert.equal(mx.connectionsOpened, opened);
+});
+
+test('close() cuts a delivery stalled at the final dot short: deferred, not waiting for data_timeout', async (t) => {
+  const mx = await fakeMx(t, { script: { stall: 'dot' } });
+  const d = new RemoteDelivery({ heloName: 'client.test', port: mx.port, connectTimeoutMs: 5000, commandTimeoutMs: 600_000, dataTimeoutMs: 600_000 });
+  t.after(() => d.close());
+  const pending = d.deliver(route(mx), envelope(['a@b.test']), BODY);
+  await mx.waitForMessages(1);
+  await d.close();
+  const report = await pending;
+  assert.equal(report.outcomes[0].status, 'deferred');
 });
 
 async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {

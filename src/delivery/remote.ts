@@ -78,6 +78,7 @@ export class RemoteDelivery {
    */
   async deliver(route: Route, envelope: OutboundEnvelope, body: Buffer): Promise<DeliveryReport> {
     const attempt = new DeliveryAttempt(this.options, this.cache, envelope, body, this.tracker);
+    if (this.tracker.closed) return attempt.report(STOPPED, '4.3.2');
     try {
       return await attempt.run(route);
     } catch (err) {
@@ -89,13 +90,24 @@ export class RemoteDelivery {
   /**
    * Says QUIT on idle connections, then cuts deliveries still running short: their
    * recipients come out deferred (the server is stopping; they are tried again after it
-   * starts). A stop never waits for a slow remote server.
+   * starts). A stop never waits for a slow remote server. Final: later deliveries are
+   * deferred without dialing.
    */
   async close(): Promise<void> {
     this.tracker.closed = true;
     await this.cache.close();
     for (const conn of this.tracker.open) conn.destroy();
   }
+}
+
+const STOPPED = 'delivery stopped: the server is shutting down';
+
+/** Whether the header section (up to the first empty line) has any byte above 0x7f. */
+function headerHasEightBit(body: Buffer): boolean {
+  const end = body.indexOf('\r\n\r\n');
+  const header = end < 0 ? body : body.subarray(0, end);
+  for (let i = 0; i < header.length; i++) if (header[i] > 0x7f) return true;
+  return false;
 }
 
 interface ConnectionTracker {
@@ -234,6 +246,10 @@ class DeliveryAttempt {
    */
   private async open(host: MailHost, ip: string, tryTls: boolean): Promise<SmtpClientConnection | null> {
     const o = this.options;
+    if (this.tracker.closed) {
+      this.softAll(STOPPED, '4.3.2', null, false, false);
+      return null;
+    }
     let conn: SmtpClientConnection;
     try {
       conn = await SmtpClientConnection.connect(
@@ -330,9 +346,11 @@ class DeliveryAttempt {
     }
     // RFC 6531 §3.5: a non-ASCII address can't go to a server without SMTPUTF8, and no
     // downgrade is defined for it. ASCII recipients of the same message still can.
-    const utf8Text = 'the receiving server does not support internationalized addresses (SMTPUTF8)';
+    const utf8Text = 'the receiving server does not support internationalized mail (SMTPUTF8)';
     if (env.smtpUtf8 && !ext.smtpUtf8) {
-      const senderUtf8 = hasNonAscii(env.reversePath);
+      // UTF-8 in the header needs SMTPUTF8 just as an address does (RFC 6532 §3.2), and is
+      // the same for every recipient.
+      const senderUtf8 = hasNonAscii(env.reversePath) || headerHasEightBit(this.body);
       list = list.filter((i) => {
         if (!senderUtf8 && !hasNonAscii(env.recipients[i].forwardPath)) return true;
         this.decide(i, 'failed', `${utf8Text}: ${conn.name}`, '5.6.7', mta, ext.dsn);

@@ -127,6 +127,7 @@ export class QueueScheduler {
     while (this.running) {
       this.woken = false;
       let claimed = 0;
+      let blocked = false;
       try {
         // Notices owed because of another process (posta queue bounce) are found by the poll.
         if (this.noticesDue || Date.now() >= this.nextNoticeCheck) {
@@ -134,15 +135,17 @@ export class QueueScheduler {
           this.nextNoticeCheck = Date.now() + POLL_MS;
           await this.options.notices.sendPending();
         }
-        claimed = await this.claim();
+        ({ claimed, blocked } = await this.claim());
         this.dispatch();
         await this.housekeeping();
       } catch (err) {
         this.options.log.error({ err }, 'queue scheduler step failed; trying again shortly');
       }
       if (!this.running) break;
-      if (claimed > 0 && this.backlog < this.maxBacklog) continue;
-      await this.sleep(await this.sleepTime());
+      if (claimed > 0 && !blocked && this.backlog < this.maxBacklog) continue;
+      // Blocked: due work we have no room for stays due; a finishing delivery wakes us
+      // (asking the database again now would find the same and spin).
+      await this.sleep(blocked ? POLL_MS : await this.sleepTime());
     }
   }
 
@@ -154,7 +157,9 @@ export class QueueScheduler {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.woken || ms <= 0) return Promise.resolve();
+    // Even "no wait" goes through the event loop once, so sockets and timers always get
+    // their turn between two scheduler steps.
+    if (this.woken || ms <= 0) return new Promise<void>((resolve) => setImmediate(resolve));
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -170,13 +175,16 @@ export class QueueScheduler {
     });
   }
 
-  /** Takes due recipients into memory, skipping destinations that already have plenty waiting. */
-  private async claim(): Promise<number> {
+  /**
+   * Takes due recipients into memory, skipping destinations that already have plenty
+   * waiting. blocked: some due work was left for lack of room.
+   */
+  private async claim(): Promise<{ claimed: number; blocked: boolean }> {
     const room = this.maxBacklog - this.backlog;
-    if (room <= 0) return 0;
+    if (room <= 0) return { claimed: 0, blocked: true };
     const perDomain = this.options.config.delivery.max_connections_per_domain;
     const full = [...this.destinations].filter(([, d]) => d.jobs.length >= perDomain * 2).map(([name]) => name);
-    if (this.options.relay && full.length > 0) return 0;
+    if (this.options.relay && full.length > 0) return { claimed: 0, blocked: true };
     const now = Date.now();
     const claimed = await this.options.store.claimDue({
       owner: this.owner,
@@ -199,7 +207,7 @@ export class QueueScheduler {
       job.recipients.push(recipient);
     }
     this.backlog += claimed.length;
-    return claimed.length;
+    return { claimed: claimed.length, blocked: full.length > 0 };
   }
 
   private destination(name: string): Destination {
