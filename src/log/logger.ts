@@ -8,5 +8,9 @@ import type { LogLevel } from '../config/index.js';
 export type { Logger } from 'pino';
 
 export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { pid: process.pid, ...bindings } });
+  // Written asynchronously: a log line never holds up a session for a write(2) on the event
+  // loop. Lines still pending at exit are flushed by pino's exit handler; a kill -9 may
+  // lose the last few, never mail.
+  const destination = pino.destination({ dest: 1, sync: false });
+  return pino({ level, base: { pid: process.pid, ...bindings } }, destination);
 }
