@@ -53,6 +53,7 @@ import { startFakeMx, type FakeMx, type FakeMxScript, type ReceivedMessage } fro
 import { stripReceived } from './helpers/harness.js';
 import { PASSWORD } from './helpers/smtp-fixtures.js';
 import { startTestDns } from './helpers/test-dns.js';
+import { prng } from './helpers/prng.js';
 
 const DOMAIN = 'a.test';
 const SENDERS = ['alice@a.test', 'amy@a.test'];
@@ -66,17 +67,6 @@ const FINAL_MESSAGES = 6;
 const MAX_MESSAGES = 80;
 const WAIT_MS = 30_000;
 
-/** mulberry32 (as in crash.test.ts). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NORMAL: FakeMxScript = {
   rcpt: Object.fromEntries(DELIVERABLE.map((a) => [a, 250])),

@@ -29,6 +29,7 @@ import { loadConfig } from '../src/config/index.js';
 import { openStore } from '../src/main.js';
 import { createChildServer, dotStuff, sendRawSmtp, type ChildServer, type RawSendResult } from './helpers/child-server.js';
 import { stripReceived } from './helpers/harness.js';
+import { prng } from './helpers/prng.js';
 
 const DOMAIN = 'crash.test';
 const USERS = ['user1', 'user2', 'user3', 'user4'].map((u) => `${u}@${DOMAIN}`);
@@ -39,17 +40,6 @@ const FINAL_MESSAGES = 24;
 /** Upper bound on messages per run, whatever happens (keeps the test bounded). */
 const MAX_MESSAGES = 1500;
 
-/** mulberry32: small, fast, good enough for schedules and message text. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface LedgerEntry {
   seq: number;

@@ -5,6 +5,7 @@ import { startTestDns, type TestDns } from '../../test/helpers/test-dns.js';
 import { MxRouter, type MxRouterOptions } from './mx-route.js';
 import { DnsResolver } from './resolver.js';
 import type { Route } from './types.js';
+import { prng } from '../../test/helpers/prng.js';
 
 const OUR_ADDRESS = '127.0.0.99';
 
@@ -35,17 +36,6 @@ function errorOf(route: Route): { permanent: boolean; enhancedCode: string; text
   return route.kind === 'error' ? route : { permanent: false, enhancedCode: '', text: '' };
 }
 
-/** mulberry32: a small seeded PRNG, so "random" orders are the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('MX hosts come by preference, each with its A then AAAA addresses', async (t) => {
   const { dns, router } = await setup(t);
@@ -95,8 +85,8 @@ test('equal preferences are shuffled with the injected random; groups never mix'
   assert.equal(draws.length, 2);
 
   // Over a seeded sequence every order of the group shows up, always between first and last.
-  const prng = seeded(7);
-  next = prng;
+  const sequence = prng(7);
+  next = sequence;
   const seen = new Set<string>();
   for (let i = 0; i < 40; i++) {
     const order = await names();

@@ -1,21 +1,7 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import type { IncomingMessage, RecipientDsn } from '../types.js';
-import { SqliteStore } from './sqlite-store.js';
-
-function tempStore(t: { after: (fn: () => void) => void }): { store: SqliteStore; file: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-queue-'));
-  const file = path.join(dir, 'posta.db');
-  const store = new SqliteStore({ file });
-  t.after(() => {
-    void store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { store, file };
-}
+import { tempStore } from '../../../test/helpers/temp-store.js';
 
 const noDsn: RecipientDsn = { notify: null, orcpt: null };
 

@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../../errors/index.js';
 import type { IncomingMessage } from '../types.js';
 import { DEFAULT_MAILBOXES, SqliteStore } from './sqlite-store.js';
+import { tempStore } from '../../../test/helpers/temp-store.js';
 
-function tempStore(t: { after: (fn: () => void) => void }): { store: SqliteStore; file: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-store-'));
-  const file = path.join(dir, 'posta.db');
-  const store = new SqliteStore({ file });
-  t.after(() => {
-    void store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { store, file };
-}
 
 function message(overrides: Partial<IncomingMessage>): IncomingMessage {
   return {
