@@ -53,7 +53,7 @@ import { startFakeMx, type FakeMx, type FakeMxScript, type ReceivedMessage } fro
 import { stripReceived } from './helpers/harness.js';
 import { PASSWORD } from './helpers/smtp-fixtures.js';
 import { startTestDns } from './helpers/test-dns.js';
-import { prng } from './helpers/prng.js';
+import { ledgerBody, prng } from './helpers/prng.js';
 
 const DOMAIN = 'a.test';
 const SENDERS = ['alice@a.test', 'amy@a.test'];
@@ -137,25 +137,7 @@ function makeMessage(rand: () => number, seed: number, seq: number, cycle: numbe
     `Message-ID: <${seq}.${seed}@crash-outbound.a.test>\r\n` +
     `X-Ledger-Seq: ${seq}\r\n` +
     `\r\n`;
-  const lines: string[] = [`Message ${seq} of run ${seed}.`];
-  let length = head.length + lines[0].length + 2;
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?-=';
-  while (length < size) {
-    const kind = rand();
-    let line: string;
-    if (kind < 0.04) line = '.';
-    else if (kind < 0.08) line = '.' + 'dot-start '.repeat(1 + Math.floor(rand() * 5));
-    else if (kind < 0.1) line = '';
-    else {
-      const n = 1 + Math.floor(rand() * 120);
-      let s = '';
-      for (let i = 0; i < n; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
-      line = s;
-    }
-    lines.push(line);
-    length += line.length + 2;
-  }
-  const raw = Buffer.from(head + lines.join('\r\n') + '\r\n', 'latin1');
+  const raw = ledgerBody(rand, head, `Message ${seq} of run ${seed}.`, size);
   return { seq, cycle, from, rcpts, deliverable, failing, raw };
 }
 

@@ -29,7 +29,7 @@ import { loadConfig } from '../src/config/index.js';
 import { openStore } from '../src/main.js';
 import { createChildServer, dotStuff, sendRawSmtp, type ChildServer, type RawSendResult } from './helpers/child-server.js';
 import { stripReceived } from './helpers/harness.js';
-import { prng } from './helpers/prng.js';
+import { ledgerBody, prng } from './helpers/prng.js';
 
 const DOMAIN = 'crash.test';
 const USERS = ['user1', 'user2', 'user3', 'user4'].map((u) => `${u}@${DOMAIN}`);
@@ -73,25 +73,7 @@ function makeMessage(rand: () => number, seed: number, seq: number): Omit<Ledger
     `Message-ID: <${seq}.${seed}@crash.client.test>\r\n` +
     `X-Crash-Seq: ${seq}\r\n` +
     `\r\n`;
-  const lines: string[] = [`Message ${seq} of run ${seed}.`];
-  let length = head.length + lines[0].length + 2;
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?-=';
-  while (length < size) {
-    const kind = rand();
-    let line: string;
-    if (kind < 0.04) line = '.';
-    else if (kind < 0.08) line = '.' + 'dot-start '.repeat(1 + Math.floor(rand() * 5));
-    else if (kind < 0.1) line = '';
-    else {
-      const n = kind < 0.101 ? 998 : 1 + Math.floor(rand() * 120);
-      let s = '';
-      for (let i = 0; i < n; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
-      line = s;
-    }
-    lines.push(line);
-    length += line.length + 2;
-  }
-  const raw = Buffer.from(head + lines.join('\r\n') + '\r\n', 'latin1');
+  const raw = ledgerBody(rand, head, `Message ${seq} of run ${seed}.`, size, true);
   return { seq, rcpts, accounts, raw };
 }
 
