@@ -56,6 +56,8 @@ export interface MailboxMessageRecord {
   internalDate: number;
   flags: string[];
   modseq: number;
+  /** The MIME structure (JSON from src/mime/), or null when not parsed yet. */
+  mime: string | null;
 }
 
 /** RFC 3461 parameters of the envelope. */
@@ -211,12 +213,33 @@ export interface AttemptResult {
 
 
 /** A change to a mailbox, for IDLE and other sessions (the change feed). */
-export interface MailboxChange {
-  kind: 'append';
-  accountId: number;
-  mailboxId: number;
+export type MailboxChange =
+  | { kind: 'append'; accountId: number; mailboxId: number; uid: number; modseq: number }
+  | { kind: 'flags'; accountId: number; mailboxId: number; uid: number; modseq: number; flags: string[] }
+  | { kind: 'expunge'; accountId: number; mailboxId: number; uid: number; modseq: number }
+  /** Created, deleted or renamed: sessions with the mailbox selected must notice. */
+  | { kind: 'mailboxes'; accountId: number; mailboxId: number };
+
+/** A message for APPEND, COPY's target and the like. */
+export interface NewMailboxMessage {
+  blobHash: string;
+  size: number;
+  /** The body when it goes inline (see IncomingMessage.inlineBody), else null. */
+  inlineBody: Buffer | null;
+  internalDate: number;
+  flags: string[];
+  mime: string | null;
+}
+
+/** How STORE changes flags (RFC 9051 §6.4.6). */
+export type FlagOperation = 'set' | 'add' | 'remove';
+
+export interface FlagUpdate {
   uid: number;
+  flags: string[];
   modseq: number;
+  /** False when the message already had exactly these flags (its MODSEQ is unchanged). */
+  changed: boolean;
 }
 
 export interface ChangeFeed extends EventEmitter {
@@ -259,6 +282,45 @@ export interface Store {
 
   listMailboxes(accountId: number): Promise<MailboxRecord[]>;
   listMailboxMessages(mailboxId: number): Promise<MailboxMessageRecord[]>;
+
+  // ---- IMAP's side (sqlite-mailbox.ts); every write is durable when it resolves ----
+  getMailbox(accountId: number, name: string): Promise<MailboxRecord | null>;
+  getMailboxById(mailboxId: number): Promise<MailboxRecord | null>;
+  /** ConflictError when the name exists. */
+  createMailbox(accountId: number, name: string, specialUse: SpecialUse | null): Promise<MailboxRecord>;
+  /** Deletes the mailbox and its messages. */
+  deleteMailbox(mailboxId: number): Promise<void>;
+  /**
+   * Renames a mailbox and every mailbox below it (`from/...`), keeping UIDVALIDITY
+   * (RFC 9051 §6.3.6). ConflictError when a target name exists.
+   */
+  renameMailbox(accountId: number, from: string, to: string): Promise<void>;
+  setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void>;
+  /** Appends messages to one mailbox in one transaction; their UIDs in order (APPEND, MULTIAPPEND). */
+  appendMessages(mailboxId: number, messages: NewMailboxMessage[]): Promise<Array<{ uid: number; modseq: number }>>;
+  /**
+   * Changes flags of the given UIDs. With unchangedSince (RFC 7162 §3.1.3), messages whose
+   * MODSEQ is higher are left alone and returned in `failed`.
+   */
+  storeFlags(
+    mailboxId: number,
+    uids: number[],
+    operation: FlagOperation,
+    flags: string[],
+    unchangedSince?: number,
+  ): Promise<{ updated: FlagUpdate[]; failed: number[] }>;
+  /** Copies messages (same blobs) to another mailbox; pairs of source and new UID (UIDPLUS). */
+  copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<{ from: number; to: number }>>;
+  /** Copies, then expunges the sources, in one transaction (RFC 6851). */
+  moveMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<{ from: number; to: number }>>;
+  /** Removes messages flagged \Deleted (only those among `uids` when given); the UIDs removed. */
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /** UIDs expunged with a MODSEQ above `modseq` (QRESYNC VANISHED). */
+  vanishedSince(mailboxId: number, modseq: number): Promise<number[]>;
+  /** Stores the parsed MIME structure of a message parsed on demand. */
+  setMime(messageId: number, mime: string): Promise<void>;
+  /** Bytes used by the account's messages (QUOTA, RFC 9208 STORAGE is in KiB of this). */
+  accountUsage(accountId: number): Promise<number>;
 
   /**
    * Commits a batch of messages in ONE transaction (group commit): local deliveries

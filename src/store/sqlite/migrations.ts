@@ -151,4 +151,17 @@ export const migrations: string[] = [
   ALTER TABLE delivery_attempts ADD COLUMN status TEXT;           -- RFC 3463 code
   ALTER TABLE delivery_attempts ADD COLUMN transcript_id INTEGER REFERENCES attempt_transcripts(id) ON DELETE SET NULL;
   `,
+  // 4: IMAP: stored MIME structure, changes by MODSEQ, expunged UIDs for QRESYNC.
+  `
+  ALTER TABLE messages ADD COLUMN mime TEXT;                  -- JSON from src/mime/, NULL: parse on demand
+  CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+  -- RFC 7162 §3.2.5.2 (VANISHED): which UIDs went away, and at which MODSEQ.
+  CREATE TABLE expunged (
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid         INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+  ) WITHOUT ROWID;
+  CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+  `,
 ];

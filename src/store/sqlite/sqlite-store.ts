@@ -25,6 +25,9 @@ import type {
   MailboxMessageRecord,
   MailboxRecord,
   NewAccount,
+  NewMailboxMessage,
+  FlagOperation,
+  FlagUpdate,
   QueueMessageRecord,
   QueueRecipientRecord,
   SpecialUse,
@@ -33,6 +36,7 @@ import type {
 import { migrations } from './migrations.js';
 import { retryBusy } from './retry-busy.js';
 import { SqliteQueue } from './sqlite-queue.js';
+import { SqliteMailboxes, splitFlags, toMailbox, type Changed } from './sqlite-mailbox.js';
 
 /** The mailboxes every account starts with (RFC 6154 special-use attributes). */
 export const DEFAULT_MAILBOXES: Array<{ name: string; specialUse: SpecialUse | null }> = [
@@ -59,6 +63,7 @@ export class SqliteStore implements Store {
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
   private readonly busyTimeoutMs: number;
   private readonly queue: SqliteQueue;
+  private readonly mailboxes: SqliteMailboxes;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
@@ -74,6 +79,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 0');
     this.stmts = this.prepare();
     this.queue = new SqliteQueue(this.db, this.busyTimeoutMs, options.file === ':memory:' ? null : path.resolve(options.file));
+    this.mailboxes = new SqliteMailboxes(this.db, (write) => this.queue.durableWrite(write));
   }
 
   private migrate(): void {
@@ -306,16 +312,7 @@ export class SqliteStore implements Store {
   // ---- mailboxes ----
 
   async listMailboxes(accountId: number): Promise<MailboxRecord[]> {
-    return (this.stmts.listMailboxes.all(accountId) as Row[]).map((r) => ({
-      id: r.id,
-      accountId: r.account_id,
-      name: r.name,
-      specialUse: r.special_use,
-      uidValidity: r.uid_validity,
-      uidNext: r.uid_next,
-      highestModseq: r.highest_modseq,
-      subscribed: r.subscribed === 1,
-    }));
+    return (this.stmts.listMailboxes.all(accountId) as Row[]).map(toMailbox);
   }
 
   async listMailboxMessages(mailboxId: number): Promise<MailboxMessageRecord[]> {
@@ -326,9 +323,81 @@ export class SqliteStore implements Store {
       blobHash: r.blob_hash,
       size: r.size,
       internalDate: r.internal_date,
-      flags: r.flags ? String(r.flags).split(' ') : [],
+      flags: splitFlags(r.flags),
       modseq: r.modseq,
+      mime: r.mime ?? null,
     }));
+  }
+
+  // ---- IMAP's side (sqlite-mailbox.ts) ----
+
+  async getMailbox(accountId: number, name: string): Promise<MailboxRecord | null> {
+    return this.mailboxes.getMailbox(accountId, name);
+  }
+
+  async getMailboxById(mailboxId: number): Promise<MailboxRecord | null> {
+    return this.mailboxes.getMailboxById(mailboxId);
+  }
+
+  createMailbox(accountId: number, name: string, specialUse: SpecialUse | null): Promise<MailboxRecord> {
+    return this.emitting(this.mailboxes.createMailbox(accountId, name, specialUse));
+  }
+
+  deleteMailbox(mailboxId: number): Promise<void> {
+    return this.emitting(this.mailboxes.deleteMailbox(mailboxId));
+  }
+
+  renameMailbox(accountId: number, from: string, to: string): Promise<void> {
+    return this.emitting(this.mailboxes.renameMailbox(accountId, from, to));
+  }
+
+  setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void> {
+    return this.mailboxes.setSubscribed(accountId, name, subscribed);
+  }
+
+  appendMessages(mailboxId: number, messages: NewMailboxMessage[]): Promise<Array<{ uid: number; modseq: number }>> {
+    return this.emitting(this.mailboxes.appendMessages(mailboxId, messages));
+  }
+
+  storeFlags(
+    mailboxId: number,
+    uids: number[],
+    operation: FlagOperation,
+    flags: string[],
+    unchangedSince?: number,
+  ): Promise<{ updated: FlagUpdate[]; failed: number[] }> {
+    return this.emitting(this.mailboxes.storeFlags(mailboxId, uids, operation, flags, unchangedSince));
+  }
+
+  copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<{ from: number; to: number }>> {
+    return this.emitting(this.mailboxes.copyMessages(fromMailboxId, uids, toMailboxId));
+  }
+
+  moveMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<{ from: number; to: number }>> {
+    return this.emitting(this.mailboxes.moveMessages(fromMailboxId, uids, toMailboxId));
+  }
+
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
+    return this.emitting(this.mailboxes.expunge(mailboxId, uids));
+  }
+
+  async vanishedSince(mailboxId: number, modseq: number): Promise<number[]> {
+    return this.mailboxes.vanishedSince(mailboxId, modseq);
+  }
+
+  setMime(messageId: number, mime: string): Promise<void> {
+    return this.mailboxes.setMime(messageId, mime);
+  }
+
+  async accountUsage(accountId: number): Promise<number> {
+    return this.mailboxes.accountUsage(accountId);
+  }
+
+  /** Resolves with a write's result once durable, after telling the change feed. */
+  private async emitting<T>(write: Promise<Changed<T>>): Promise<T> {
+    const { result, changes } = await write;
+    for (const change of changes) this.changes.emit('mailbox', change);
+    return result;
   }
 
   // ---- incoming mail ----
