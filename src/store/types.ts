@@ -315,6 +315,8 @@ export interface Store {
   moveMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<{ from: number; to: number }>>;
   /** Removes messages flagged \Deleted (only those among `uids` when given); the UIDs removed. */
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /** Messages added or changed with a MODSEQ above `modseq`, by UID (CONDSTORE, session refresh). */
+  changedSince(mailboxId: number, modseq: number): Promise<MailboxMessageRecord[]>;
   /** UIDs expunged with a MODSEQ above `modseq` (QRESYNC VANISHED). */
   vanishedSince(mailboxId: number, modseq: number): Promise<number[]>;
   /** Stores the parsed MIME structure of a message parsed on demand. */

@@ -159,6 +159,7 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, '', ?)`,
       ),
       listMessages: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? ORDER BY uid'),
+      changedSince: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid'),
 
       insertQueueMessage: db.prepare(
         `INSERT INTO queue_messages (queue_id, reverse_path, blob_hash, size, received_at, dsn_ret,
@@ -316,17 +317,11 @@ export class SqliteStore implements Store {
   }
 
   async listMailboxMessages(mailboxId: number): Promise<MailboxMessageRecord[]> {
-    return (this.stmts.listMessages.all(mailboxId) as Row[]).map((r) => ({
-      id: r.id,
-      mailboxId: r.mailbox_id,
-      uid: r.uid,
-      blobHash: r.blob_hash,
-      size: r.size,
-      internalDate: r.internal_date,
-      flags: splitFlags(r.flags),
-      modseq: r.modseq,
-      mime: r.mime ?? null,
-    }));
+    return (this.stmts.listMessages.all(mailboxId) as Row[]).map(toMessage);
+  }
+
+  async changedSince(mailboxId: number, modseq: number): Promise<MailboxMessageRecord[]> {
+    return (this.stmts.changedSince.all(mailboxId, modseq) as Row[]).map(toMessage);
   }
 
   // ---- IMAP's side (sqlite-mailbox.ts) ----
@@ -576,5 +571,19 @@ function toAccount(row: Row): AccountRecord {
     passwordHash: row.password_hash,
     quotaBytes: row.quota_bytes,
     createdAt: row.created_at,
+  };
+}
+
+function toMessage(r: Row): MailboxMessageRecord {
+  return {
+    id: r.id,
+    mailboxId: r.mailbox_id,
+    uid: r.uid,
+    blobHash: r.blob_hash,
+    size: r.size,
+    internalDate: r.internal_date,
+    flags: splitFlags(r.flags),
+    modseq: r.modseq,
+    mime: r.mime ?? null,
   };
 }
