@@ -16,6 +16,7 @@ import { MxRouter } from './dns/mx-route.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Notifier } from './queue/notifier.js';
 import { QueueScheduler } from './queue/scheduler.js';
+import { createImapServer } from './imap/server/imap-service.js';
 import { createSmtpServer, type SmtpRole } from './smtp/smtp-service.js';
 import { RecipientResolver } from './spool/resolve-recipient.js';
 import { MessageBodies } from './spool/message-bodies.js';
@@ -24,7 +25,7 @@ import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/types.js';
 import { ensureTlsMaterial } from './tls/self-signed.js';
 
-export type ServiceName = 'smtp' | 'submission' | 'submissions';
+export type ServiceName = 'smtp' | 'submission' | 'submissions' | 'imap' | 'imaps';
 
 export interface ListenAddress {
   host: string;
@@ -133,6 +134,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const { host, port } = parseHostPort(listen);
       addresses[name] = await listenOn(server.server, host, port, name);
       closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    }
+    for (const name of ['imap', 'imaps'] as const) {
+      const listen = config.listen[name];
+      if (!listen) continue;
+      const service = createImapServer(name, { config, authenticator, tls, log: log.child({ service: name }) });
+      const { host, port } = parseHostPort(listen);
+      addresses[name] = await listenOn(service.server, host, port, name);
+      closers.push(() => service.close());
     }
   } catch (err) {
     await Promise.all(closers.map((c) => c()));

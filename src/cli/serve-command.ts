@@ -183,6 +183,8 @@ function banner(info: {
     ['smtp', 'SMTP (incoming mail, MX)'],
     ['submission', 'Submission (STARTTLS)    '],
     ['submissions', 'Submissions (TLS)        '],
+    ['imap', 'IMAP (STARTTLS; login only so far)'],
+    ['imaps', 'IMAPS (TLS; login only so far)'],
   ];
   for (const [name, label] of services) {
     const at = where(name);

@@ -12,7 +12,7 @@ import { startServer, type RunningServer } from '../../src/main.js';
 export interface TestServer extends RunningServer {
   admin: AccountAdmin;
   dataDir: string;
-  port(name: 'smtp' | 'submission' | 'submissions'): number;
+  port(name: 'smtp' | 'submission' | 'submissions' | 'imap' | 'imaps'): number;
   /** Raw bytes of every message in the account's INBOX, in UID order. */
   inbox(address: string): Promise<Buffer[]>;
 }
