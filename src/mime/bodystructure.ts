@@ -20,7 +20,7 @@
  * Strings are text: raw 8-bit bytes are read as UTF-8 when valid, else as ISO-8859-1.
  */
 import { buildEnvelope } from './envelope.js';
-import type { MimeNode } from './structure-types.js';
+import { emptyEnvelopeFields, type MimeNode } from './structure-types.js';
 import type { ImapSexp } from './types.js';
 
 function paramList(params: Array<[string, string]>): ImapSexp {
@@ -59,7 +59,7 @@ export function buildBodyStructure(node: MimeNode): ImapSexp {
   const out: ImapSexp[] = [type, subtype, paramList(params), c.id, c.description, c.encoding ?? '7bit', node.bodyEnd - node.bodyStart];
   if (isMessageNode(node)) {
     const inner = node.children[0];
-    out.push(buildEnvelope(inner.envelope ?? emptyEnvelopeFields), buildBodyStructure(inner), node.lines);
+    out.push(buildEnvelope(inner.envelope ?? emptyEnvelopeFields()), buildBodyStructure(inner), node.lines);
   } else if (node.type === 'text') {
     out.push(node.lines);
   }
@@ -67,19 +67,6 @@ export function buildBodyStructure(node: MimeNode): ImapSexp {
   return out;
 }
 
-const emptyEnvelopeFields = {
-  date: null,
-  subject: null,
-  from: null,
-  sender: null,
-  replyTo: null,
-  to: null,
-  cc: null,
-  bcc: null,
-  inReplyTo: null,
-  messageId: null,
-  references: null,
-};
 
 function isList(x: ImapSexp): x is ImapSexp[] {
   return Array.isArray(x);

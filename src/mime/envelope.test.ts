@@ -5,23 +5,10 @@ import { parseAddressList } from './address-list.js';
 import { bodyFromBodyStructure, imap4rev1BodyStructure } from './bodystructure.js';
 import { buildEnvelope } from './envelope.js';
 import { writeImapSexp } from './imap-text.test-helper.js';
-import type { EnvelopeFields } from './structure-types.js';
+import { emptyEnvelopeFields, type EnvelopeFields } from './structure-types.js';
 
 const addr = (v: string) => writeImapSexp(parseAddressList(v));
-const fields = (f: Partial<EnvelopeFields>): EnvelopeFields => ({
-  date: null,
-  subject: null,
-  from: null,
-  sender: null,
-  replyTo: null,
-  to: null,
-  cc: null,
-  bcc: null,
-  inReplyTo: null,
-  messageId: null,
-  references: null,
-  ...f,
-});
+const fields = (f: Partial<EnvelopeFields>): EnvelopeFields => ({ ...emptyEnvelopeFields(), ...f });
 
 describe('parseAddressList (RFC 5322 §3.4 → RFC 9051 address)', () => {
   it('name-addr and addr-spec', () => {

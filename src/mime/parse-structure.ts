@@ -44,7 +44,7 @@ import { BoundarySet } from './boundary-set.js';
 import { latin1ToText } from './charset.js';
 import { parseContentDisposition, parseContentType, parseLanguageList, parseMimeToken } from './content-type.js';
 import { fieldNameEnd, unfoldValue } from './header-fields.js';
-import type { ContentFields, EnvelopeFields, MimeNode, MimeStructure } from './structure-types.js';
+import { emptyEnvelopeFields, type ContentFields, type EnvelopeFields, type MimeNode, type MimeStructure } from './structure-types.js';
 
 export type { MimeNode, MimeStructure } from './structure-types.js';
 
@@ -428,19 +428,7 @@ class StructureParser {
       children: [],
       lines: 0,
       content: emptyContent(),
-      envelope: {
-        date: null,
-        subject: null,
-        from: null,
-        sender: null,
-        replyTo: null,
-        to: null,
-        cc: null,
-        bcc: null,
-        inReplyTo: null,
-        messageId: null,
-        references: null,
-      },
+      envelope: emptyEnvelopeFields(),
     };
   }
 

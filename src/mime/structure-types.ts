@@ -44,6 +44,11 @@ export interface EnvelopeFields {
   references: string | null;
 }
 
+/** An envelope with no header fields at all (a message/rfc822 part with an empty body). */
+export function emptyEnvelopeFields(): EnvelopeFields {
+  return { date: null, subject: null, from: null, sender: null, replyTo: null, to: null, cc: null, bcc: null, inReplyTo: null, messageId: null, references: null };
+}
+
 /** One entity of a freshly parsed message. */
 export interface MimeNode extends MimePart {
   children: MimeNode[];

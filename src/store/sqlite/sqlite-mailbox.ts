@@ -127,14 +127,23 @@ export class SqliteMailboxes {
       const box = this.requireById(mailboxId);
       const changes: MailboxChange[] = [];
       const result = messages.map((m) => {
-        if (m.inlineBody) this.stmts.insertBlobData.run(m.blobHash, m.inlineBody);
-        const alloc = this.stmts.allocateUid.get(mailboxId) as Row;
-        this.stmts.insertMessage.run(mailboxId, alloc.uid, m.blobHash, m.size, m.internalDate, m.flags.join(' '), alloc.modseq, m.mime);
-        changes.push({ kind: 'append', accountId: box.account_id, mailboxId, uid: alloc.uid, modseq: alloc.modseq });
-        return { uid: alloc.uid as number, modseq: alloc.modseq as number };
+        const change = this.appendSync(box.account_id, mailboxId, m);
+        changes.push(change);
+        return { uid: change.uid, modseq: change.modseq };
       });
       return { result, changes };
     });
+  }
+
+  /**
+   * Inside a transaction: the next UID and MODSEQ of the mailbox (one statement; RFC 9051
+   * §2.3.1.1: UIDs strictly increase and are never reused) and the message row.
+   */
+  appendSync(accountId: number, mailboxId: number, m: NewMailboxMessage): Extract<MailboxChange, { kind: 'append' }> {
+    if (m.inlineBody) this.stmts.insertBlobData.run(m.blobHash, m.inlineBody);
+    const alloc = this.stmts.allocateUid.get(mailboxId) as Row;
+    this.stmts.insertMessage.run(mailboxId, alloc.uid, m.blobHash, m.size, m.internalDate, m.flags.join(' '), alloc.modseq, m.mime);
+    return { kind: 'append', accountId, mailboxId, uid: alloc.uid as number, modseq: alloc.modseq as number };
   }
 
   storeFlags(
@@ -220,10 +229,10 @@ export class SqliteMailboxes {
     for (const uid of [...uids].sort((a, b) => a - b)) {
       const row = this.stmts.message.get(fromMailboxId, uid) as Row | undefined;
       if (!row) continue;
-      const alloc = this.stmts.allocateUid.get(toMailboxId) as Row;
-      this.stmts.insertMessage.run(toMailboxId, alloc.uid, row.blob_hash, row.size, row.internal_date, row.flags, alloc.modseq, row.mime);
-      pairs.push({ from: uid, to: alloc.uid });
-      changes.push({ kind: 'append', accountId: target.account_id, mailboxId: toMailboxId, uid: alloc.uid, modseq: alloc.modseq });
+      const copy = { blobHash: row.blob_hash, size: row.size, inlineBody: null, internalDate: row.internal_date, flags: splitFlags(row.flags), mime: row.mime };
+      const change = this.appendSync(target.account_id, toMailboxId, copy);
+      pairs.push({ from: uid, to: change.uid });
+      changes.push(change);
     }
     return pairs;
   }

@@ -148,16 +148,6 @@ export class SqliteStore implements Store {
       ),
       listMailboxes: db.prepare('SELECT * FROM mailboxes WHERE account_id = ? ORDER BY id'),
       inboxOf: db.prepare("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'"),
-      // Allocates the next UID and MODSEQ of a mailbox in one statement (RFC 9051 §2.3.1.1:
-      // UIDs strictly increase and are never reused).
-      allocateUid: db.prepare(
-        `UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
-         WHERE id = ? RETURNING uid_next - 1 AS uid, highest_modseq AS modseq`,
-      ),
-      insertMessage: db.prepare(
-        `INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, flags, modseq)
-         VALUES (?, ?, ?, ?, ?, '', ?)`,
-      ),
       listMessages: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? ORDER BY uid'),
       changedSince: db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid'),
 
@@ -420,9 +410,8 @@ export class SqliteStore implements Store {
         const inbox = this.stmts.inboxOf.get(accountId) as Row | undefined;
         // An account removed between RCPT and commit: nothing to deliver into.
         if (!inbox) continue;
-        const alloc = this.stmts.allocateUid.get(inbox.id) as Row;
-        this.stmts.insertMessage.run(inbox.id, alloc.uid, msg.blobHash, msg.size, msg.receivedAt, alloc.modseq);
-        changes.push({ kind: 'append', accountId, mailboxId: inbox.id, uid: alloc.uid, modseq: alloc.modseq });
+        const message = { blobHash: msg.blobHash, size: msg.size, inlineBody: null, internalDate: msg.receivedAt, flags: [], mime: null };
+        changes.push(this.mailboxes.appendSync(accountId, inbox.id, message));
       }
       const delivered = msg.deliveredLocally ?? [];
       if (msg.remoteRecipients.length > 0 || delivered.length > 0) {
