@@ -61,6 +61,17 @@ test('concurrent enqueues share commits and all land in INBOX', async (t) => {
   assert.deepEqual(bodies.map(String).sort(), Array.from({ length: 30 }, (_, i) => `message ${i}\r\n`).sort());
 });
 
+test('the MIME structure is parsed once, at delivery, and stored with the mailbox row', async (t) => {
+  const { store, blobs, account } = await setup(t);
+  const spool = new Spool(store, blobs);
+  await spool.enqueue(await writeBlob(blobs, 'Subject: Hello there\r\nFrom: Ana <ana@example.test>\r\n\r\nHi\r\n'), envelope(account.id));
+  const inbox = (await store.listMailboxes(account.id)).find((m) => m.name === 'INBOX')!;
+  const [stored] = await store.listMailboxMessages(inbox.id);
+  const mime = JSON.parse(stored.mime!) as { envelope: unknown[]; bodystructure: unknown[] };
+  assert.equal(mime.envelope[1], 'Hello there');
+  assert.deepEqual(mime.bodystructure.slice(0, 2), ['text', 'plain']);
+});
+
 test('a failed commit rejects every message of the batch', async (t) => {
   const { store, blobs, account } = await setup(t);
   const spool = new Spool(store, blobs);

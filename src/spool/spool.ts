@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FsBlobStore, PendingBlob } from '../blob/fs-blob-store.js';
+import { analyzeMessage } from '../mime/stored-form.js';
 import type { IncomingMessage, Store } from '../store/types.js';
 
 /** The envelope of a message; its queue id comes from newQueueId() when the session starts DATA. */
@@ -33,7 +34,7 @@ export class Spool {
 
   /** Makes the message durable; resolves with its queue id once blob and rows are on disk. */
   enqueue(blob: PendingBlob, envelope: SpoolEnvelope): Promise<string> {
-    const message: IncomingMessage = { ...envelope, blobHash: blob.hash, size: blob.size, inlineBody: blob.data };
+    const message: IncomingMessage = { ...envelope, blobHash: blob.hash, size: blob.size, inlineBody: blob.data, mime: mimeOf(blob, envelope) };
     return new Promise<string>((resolve, reject) => {
       this.waiting.push({ blob, message, resolve, reject });
       // Give sessions finishing in this same turn of the event loop a chance to join.
@@ -65,6 +66,15 @@ export class Spool {
     }
     this.committing = false;
   }
+}
+
+/**
+ * The MIME structure for mailbox deliveries of a body held in memory; bodies spilled to a
+ * file (over 128 KiB) are parsed on their first FETCH instead of being read back here.
+ */
+function mimeOf(blob: PendingBlob, envelope: SpoolEnvelope): string | null {
+  if (!blob.data || envelope.localAccountIds.length === 0) return null;
+  return JSON.stringify(analyzeMessage(blob.data));
 }
 
 const QUEUE_ID_ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ';

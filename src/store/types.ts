@@ -84,6 +84,11 @@ export interface IncomingMessage {
    * file in the blob store.
    */
   inlineBody: Buffer | null;
+  /**
+   * The MIME structure (JSON from src/mime/) for the mailbox rows, parsed once here so
+   * IMAP never parses the message again (DESIGN.md §4); null: parsed on first FETCH.
+   */
+  mime?: string | null;
   receivedAt: number;
   /** "" for the null reverse-path <>. */
   reversePath: string;

@@ -410,7 +410,7 @@ export class SqliteStore implements Store {
         const inbox = this.stmts.inboxOf.get(accountId) as Row | undefined;
         // An account removed between RCPT and commit: nothing to deliver into.
         if (!inbox) continue;
-        const message = { blobHash: msg.blobHash, size: msg.size, inlineBody: null, internalDate: msg.receivedAt, flags: [], mime: null };
+        const message = { blobHash: msg.blobHash, size: msg.size, inlineBody: null, internalDate: msg.receivedAt, flags: [], mime: msg.mime ?? null };
         changes.push(this.mailboxes.appendSync(accountId, inbox.id, message));
       }
       const delivered = msg.deliveredLocally ?? [];
