@@ -49,6 +49,7 @@ import Database from 'better-sqlite3';
 import { AccountAdmin } from '../src/admin/accounts.js';
 import { loadConfig } from '../src/config/index.js';
 import { openStore } from '../src/main.js';
+import { probePort } from '../test/helpers/ports.js';
 import { createChildServer, dotStuff, REPO_ROOT, sendRawSmtp, type RawSendResult } from '../test/helpers/child-server.js';
 
 const env = process.env;
@@ -62,18 +63,11 @@ const RCPT = env.BENCH_RCPT ?? 'user1';
 const WARMUP = Number(env.BENCH_WARMUP ?? 300);
 const USERS = 5;
 /** BENCH_LOADGEN=smtp-source: Postfix's C load generator (from the postfix package) instead of ours. */
-const SMTP_SOURCE = env.BENCH_LOADGEN === 'smtp-source' ? findSmtpSource() : null;
-
-function findSmtpSource(): string {
-  for (const dir of [...(env.PATH ?? '').split(':'), '/usr/sbin', '/tmp/smtpbench-tools/postfix/usr/sbin']) {
-    const candidate = path.join(dir, 'smtp-source');
-    if (dir && fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error('BENCH_LOADGEN=smtp-source: smtp-source not found (apt-get install postfix, or run ../shared/bench/smtp/bench-postfix.sh once)');
-}
+const SMTP_SOURCE = env.BENCH_LOADGEN === 'smtp-source' ? findPostfixTool('smtp-source') : null;
 const DOMAIN = 'bench.test';
 const RELAY = env.BENCH_PATH === 'relay';
 
+/** smtp-source and smtp-sink come with Debian's postfix package (or the shared bench's copy). */
 function findPostfixTool(name: string): string {
   for (const dir of [...(env.PATH ?? '').split(':'), '/usr/sbin', '/tmp/smtpbench-tools/postfix/usr/sbin']) {
     const candidate = path.join(dir, name);
@@ -84,12 +78,7 @@ function findPostfixTool(name: string): string {
 
 /** Postfix's smtp-sink, counting what it receives (`-c`: "mesg=N" counters on stdout). */
 async function startSmtpSink(dir: string): Promise<{ port: number; count: () => number; stop: () => void }> {
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(p));
-    });
-  });
+  const port = await probePort('127.0.0.1');
   const counterFile = path.join(dir, 'smtp-sink.out');
   const out = fs.openSync(counterFile, 'w');
   const child = spawn(findPostfixTool('smtp-sink'), ['-c', '-u', 'nobody', '-m', '512', `127.0.0.1:${port}`, '1024'], {

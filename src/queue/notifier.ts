@@ -54,7 +54,9 @@ export class Notifier implements NoticeSender {
         const byKind = new Map<NoticeDue, QueueRecipientRecord[]>();
         for (const r of message.recipients) {
           if (!r.noticeDue) continue;
-          byKind.set(r.noticeDue, [...(byKind.get(r.noticeDue) ?? []), r]);
+          const list = byKind.get(r.noticeDue) ?? [];
+          list.push(r);
+          byKind.set(r.noticeDue, list);
         }
         for (const [kind, recipients] of byKind) {
           try {

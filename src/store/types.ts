@@ -324,8 +324,6 @@ export interface Store {
   changedSince(mailboxId: number, modseq: number): Promise<MailboxMessageRecord[]>;
   /** UIDs expunged with a MODSEQ above `modseq` (QRESYNC VANISHED). */
   vanishedSince(mailboxId: number, modseq: number): Promise<number[]>;
-  /** Stores the parsed MIME structure of a message parsed on demand. */
-  setMime(messageId: number, mime: string): Promise<void>;
   /** Bytes used by the account's messages (QUOTA, RFC 9208 STORAGE is in KiB of this). */
   accountUsage(accountId: number): Promise<number>;
 

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { generate } from 'selfsigned';
+import { probePort } from './ports.js';
 
 /** A reply: a code (a standard text is added) or the whole reply line(s), "\n" between lines. */
 export type ScriptedReply = number | string;
@@ -155,15 +156,8 @@ export async function startFakeMxes(hosts: string[], options: Omit<FakeMxOptions
 }
 
 /** A port on which nothing listens at `host` (for "connection refused"). */
-export async function closedPort(host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+export function closedPort(host = '127.0.0.1'): Promise<number> {
+  return probePort(host);
 }
 
 class FakeMxServer extends EventEmitter implements FakeMx {

@@ -3,9 +3,9 @@
  * and several posta servers, each on its own address (127.0.0.2, 127.0.0.3, ...) and all
  * on one common SMTP port, the port they deliver to (`delivery.smtp_port`).
  */
-import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { startTestServer, type TestServer } from './harness.js';
+import { probePort } from './ports.js';
 import { PASSWORD } from './smtp-fixtures.js';
 import { startTestDns, type TestDns } from './test-dns.js';
 
@@ -61,10 +61,10 @@ export async function startMailNetwork(t: TestContext): Promise<MailNetwork> {
 /** A port number free on every one of the addresses (probed by binding each). */
 async function freePortOn(ips: string[]): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await listenOnce(ips[0], 0);
+    const port = await probePort(ips[0]);
     let free = true;
     for (const ip of ips.slice(1)) {
-      if ((await listenOnce(ip, port).catch(() => null)) === null) {
+      if ((await probePort(ip, port).catch(() => null)) === null) {
         free = false;
         break;
       }
@@ -72,15 +72,4 @@ async function freePortOn(ips: string[]): Promise<number> {
     if (free) return port;
   }
   throw new Error(`no port free on all of ${ips.join(', ')}`);
-}
-
-function listenOnce(host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const bound = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(bound));
-    });
-  });
 }

@@ -56,7 +56,6 @@ export class SqliteMailboxes {
       deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
       remember: db.prepare('INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)'),
       vanished: db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid'),
-      setMime: db.prepare('UPDATE messages SET mime = ? WHERE id = ?'),
       usage: db.prepare(
         'SELECT COALESCE(SUM(m.size), 0) AS bytes FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ?',
       ),
@@ -210,12 +209,6 @@ export class SqliteMailboxes {
 
   vanishedSince(mailboxId: number, modseq: number): number[] {
     return (this.stmts.vanished.all(mailboxId, modseq) as Row[]).map((r) => r.uid as number);
-  }
-
-  setMime(messageId: number, mime: string): Promise<void> {
-    return this.durableWrite(() => {
-      this.stmts.setMime.run(mime, messageId);
-    });
   }
 
   accountUsage(accountId: number): number {

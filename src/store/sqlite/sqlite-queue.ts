@@ -17,7 +17,8 @@ import type {
   QueueMessageRecord,
   QueueRecipientRecord,
 } from '../types.js';
-import { retryBusy, withoutSync, WriteBatcher } from './retry-busy.js';
+import { retryBusy } from './retry-busy.js';
+import { withoutSync, WriteBatcher } from './write-batcher.js';
 
 type Row = Record<string, any>;
 

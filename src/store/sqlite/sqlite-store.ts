@@ -370,10 +370,6 @@ export class SqliteStore implements Store {
     return this.mailboxes.vanishedSince(mailboxId, modseq);
   }
 
-  setMime(messageId: number, mime: string): Promise<void> {
-    return this.mailboxes.setMime(messageId, mime);
-  }
-
   async accountUsage(accountId: number): Promise<number> {
     return this.mailboxes.accountUsage(accountId);
   }
